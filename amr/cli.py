@@ -15,6 +15,7 @@ import click
 COMMANDS: dict[str, str] = {
     "decode": "decoders.cli:decode",
     "demo": "amr.demo:demo",
+    "synth": "collector.radio_cli:synth",
 }
 
 
