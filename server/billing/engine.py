@@ -1,0 +1,297 @@
+"""The billing engine: one service point, one period -> quantities with sources, amounts, exceptions.
+
+Pure: no database, no clock. The rules (domain notes §3):
+- water = main meter delta over [start, end) (art. 27 ust. 1), summed over replacements; where no main
+  meter is installed, the norm table (unmetered / temporary connections);
+- a faulty main meter bills the average of the 3 months before the fault, else the same span last year;
+- sewage = sewage meter delta where one is fitted (ust. 4), else water + own intakes - legalised garden
+  sub-meter (ust. 5-6), never negative; a sub-meter above the main meter is reported, not billed negative;
+- an unread meter is estimated from its average daily consumption; the next period starts from the
+  position billed before (`opening`), so the first real reading settles the estimate exactly, as a
+  separate signed settlement quantity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from server.billing.model import (
+    REAL_SOURCES,
+    Bill,
+    BillingException,
+    Connection,
+    ExceptionKind,
+    Fault,
+    Installation,
+    MeterQuantity,
+    Position,
+    Quantity,
+    Role,
+    ServicePoint,
+    Source,
+    weakest,
+)
+from server.billing.norms import NormTable
+from server.billing.period import Period, add_months, at_midnight, days_between
+from server.billing.register import Register, q3
+from server.billing.tariff import MWIK_KK_2019, Tariff, charge_lines, totals
+
+FAR = datetime(9999, 1, 1, tzinfo=UTC)
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class BillingConfig:
+    tariff: Tariff = MWIK_KK_2019
+    norms: NormTable = field(default_factory=NormTable)
+    max_daily_m3: Decimal = Decimal("5")   # plausibility default for a household connection
+    history_days: int = 365                 # window of the average used for estimates
+
+
+def uncovered(intervals: Iterable[tuple[datetime, datetime]], a: datetime, b: datetime,
+              ) -> list[tuple[datetime, datetime]]:
+    """The parts of [a, b) not covered by any of the half-open intervals."""
+    gaps, cursor = [], a
+    for s, e in sorted(intervals):
+        if e <= cursor or s >= b:
+            continue
+        if s > cursor:
+            gaps.append((cursor, min(s, b)))
+        cursor = max(cursor, e)
+        if cursor >= b:
+            break
+    if cursor < b:
+        gaps.append((cursor, b))
+    return gaps
+
+
+def _span(inst: Installation) -> tuple[datetime, datetime]:
+    return inst.installed_at, inst.removed_at or FAR
+
+
+def _fault_pieces(faults: list[Fault], s: datetime, e: datetime) -> list[tuple[datetime, datetime, Fault | None]]:
+    pieces: list[tuple[datetime, datetime, Fault | None]] = []
+    cursor = s
+    for f in sorted(faults, key=lambda f: f.start):
+        fs, fe = max(f.start, s), min(f.end or FAR, e)
+        if fe <= fs:
+            continue
+        if fs > cursor:
+            pieces.append((cursor, fs, None))
+        pieces.append((max(fs, cursor), fe, f))
+        cursor = max(cursor, fe)
+    if cursor < e:
+        pieces.append((cursor, e, None))
+    return pieces
+
+
+def _shift_months(t: datetime, n: int) -> datetime:
+    d = add_months(t.date(), n)
+    return t.replace(year=d.year, month=d.month, day=d.day)
+
+
+class _Run:
+    """State of billing one service point for one period."""
+
+    def __init__(self, sp: ServicePoint, period: Period, config: BillingConfig,
+                 opening: Mapping[str, Position]) -> None:
+        self.sp, self.period, self.config, self.opening = sp, period, config, opening
+        self.a, self.b = period.start_at, period.end_at
+        self.exceptions: list[BillingException] = []
+        self.closing: list[Position] = []
+        self.regs = {id(i): Register(i, history_days=config.history_days) for i in sp.installations}
+
+    def flag(self, kind: ExceptionKind, detail: str, meter_id: str | None = None,
+             at: datetime | None = None) -> None:
+        self.exceptions.append(BillingException(self.sp.id, kind, detail, meter_id, at))
+
+    def role(self, role: Role) -> list[Installation]:
+        return [i for i in self.sp.installations if i.role == role]
+
+    # -- one installation ---------------------------------------------------------------------------
+    def meter_part(self, inst: Installation, *, allow_estimate: bool = True,
+                   clip_end: datetime | None = None) -> MeterQuantity | None:
+        a, b = self.a, self.b
+        reg = self.regs[id(inst)]
+        s = max(a, inst.installed_at)
+        e = min(b, inst.removed_at or FAR, clip_end or FAR)
+        if e <= s:
+            return None
+        cons = settle = ZERO
+        sources: list[Source] = []
+        first = last = None
+        notes: list[str] = []
+        for ps, pe, fault in _fault_pieces(inst.faults, s, e):
+            if fault is not None:
+                q, note = self.faulty_rule(inst, fault, ps, pe)
+                cons += q
+                sources.append(Source.FAULTY_METER_RULE)
+                notes.append(note)
+                last = None
+                continue
+            bs, nohist_s = reg.value_at(ps, allow_estimate=allow_estimate)
+            be, nohist_e = reg.value_at(pe, allow_estimate=allow_estimate)
+            if nohist_s or nohist_e:
+                self.flag(ExceptionKind.NO_HISTORY, "estimate without a consumption history: 0 m3/day",
+                          inst.meter_id, pe)
+            op = self.opening.get(inst.meter_id)
+            if ps == a and op is not None and op.at == a:
+                settle += bs.value - op.value
+            q = be.value - bs.value
+            end_value = be.value
+            if q < 0:   # reverse consumption: bill nothing and keep the billed position where it was
+                q, end_value = ZERO, bs.value
+            cons += q
+            sources.append(weakest(bs.source, be.source))
+            first = first or bs
+            last = be
+            if pe == b and inst.removed_at != b:
+                self.closing.append(Position(inst.meter_id, b, end_value, be.source, be.method))
+            if be.method == "estimate" and inst.role != Role.GARDEN:
+                self.flag(ExceptionKind.UNREAD, f"no reading since {reg.points[-1].at.isoformat()}; "
+                          f"{inst.role} meter estimated", inst.meter_id, pe)
+        return MeterQuantity(inst.meter_id, inst.role, cons, settle, weakest(*sources), first, last,
+                             "; ".join(notes))
+
+    def faulty_rule(self, inst: Installation, fault: Fault, ps: datetime, pe: datetime) -> tuple[Decimal, str]:
+        """Average of the 3 months before the fault; else the same span a year earlier (taryfy reg. 2018)."""
+        self.flag(ExceptionKind.FAULTY_METER, f"faulty since {fault.start.isoformat()}: billed by the "
+                  "3-month rule", inst.meter_id, fault.start)
+        ref_start = _shift_months(fault.start, -3)
+        q = self.reference(inst.role, ref_start, fault.start)
+        if q is not None:
+            daily = q / days_between(ref_start, fault.start)
+            return q3(daily * days_between(ps, pe)), f"3 months before {fault.start.date()}: {q} m3"
+        q = self.reference(inst.role, _shift_months(ps, -12), _shift_months(pe, -12))
+        if q is not None:
+            return q, "same span last year"
+        self.flag(ExceptionKind.NO_HISTORY, "faulty meter without 3 months or a year of history: 0 m3",
+                  inst.meter_id, fault.start)
+        return ZERO, "no history"
+
+    def reference(self, role: Role, ws: datetime, we: datetime) -> Decimal | None:
+        """Metered quantity of a role over a past window, or None if meters did not cover it all."""
+        insts = self.role(role)
+        if uncovered([_span(i) for i in insts], ws, we):
+            return None
+        total = ZERO
+        for inst in insts:
+            s, e = max(ws, inst.installed_at), min(we, inst.removed_at or FAR)
+            if e <= s:
+                continue
+            reg = self.regs[id(inst)]
+            bs, _ = reg.value_at(s)
+            be, _ = reg.value_at(e)
+            total += max(ZERO, be.value - bs.value)
+        return total
+
+    # -- quantities -----------------------------------------------------------------------------------
+    def sum_parts(self, parts: list[MeterQuantity], default: Source) -> Quantity:
+        return Quantity(
+            m3=sum((p.consumption for p in parts), ZERO),
+            settlement_m3=sum((p.settlement for p in parts), ZERO),
+            source=weakest(*(p.source for p in parts)) if parts else default,
+            parts=parts,
+        )
+
+    def water(self) -> Quantity:
+        mains = self.role(Role.MAIN)
+        parts = [p for i in mains if (p := self.meter_part(i)) is not None]
+        gaps = uncovered([_span(i) for i in mains], self.a, self.b)
+        if gaps:
+            entry = self.config.norms.get(self.sp.norm_category)
+            if entry is not None:
+                months = sum((self.period.month_fraction(s, e) for s, e in gaps), ZERO)
+                q = q3(entry.value * self.sp.norm_units * months)
+                parts.append(MeterQuantity(f"norm:{entry.category}", Role.MAIN, q, ZERO, Source.NORM,
+                                           note=f"{entry.value} m3/{entry.unit}/month x {self.sp.norm_units}"
+                                                f" x {months.quantize(Decimal('0.0001'))} months"))
+            elif self.sp.connection == Connection.METERED:
+                self.flag(ExceptionKind.NO_MAIN_METER, f"no main meter for {len(gaps)} span(s) from "
+                          f"{gaps[0][0].isoformat()}", at=gaps[0][0])
+            else:
+                self.flag(ExceptionKind.NO_NORM, f"{self.sp.connection} connection without a known norm "
+                          f"category ({self.sp.norm_category!r})")
+        return self.sum_parts(parts, Source.NORM if self.sp.connection != Connection.METERED
+                              else Source.ESTIMATE)
+
+    def garden(self) -> Quantity:
+        parts = []
+        for inst in self.role(Role.GARDEN):
+            if inst.legalised_until is None:
+                self.flag(ExceptionKind.LEGALISATION_EXPIRED, "garden sub-meter without a legalisation date:"
+                          " not deducted", inst.meter_id)
+                continue
+            legal_end = at_midnight(inst.legalised_until + timedelta(days=1))
+            if legal_end < self.b and inst.installed_at < self.b:
+                self.flag(ExceptionKind.LEGALISATION_EXPIRED, f"legalisation ended {inst.legalised_until}: "
+                          "deducted only up to then", inst.meter_id, legal_end)
+            p = self.meter_part(inst, allow_estimate=False, clip_end=legal_end)
+            if p is not None:
+                parts.append(p)
+        return self.sum_parts(parts, Source.SELF_READING)
+
+    def sewage(self, water: Quantity) -> Quantity:
+        if not self.sp.sewered:
+            return Quantity(ZERO, ZERO, water.source)
+        meters = self.role(Role.SEWAGE)
+        if any(i.installed_at < self.b and (i.removed_at or FAR) > self.a for i in meters):
+            parts = [p for i in meters if (p := self.meter_part(i)) is not None]
+            if uncovered([_span(i) for i in meters], self.a, self.b):
+                self.flag(ExceptionKind.PARTIAL_SEWAGE_METER, "sewage meter covers only part of the period")
+            return self.sum_parts(parts, Source.ESTIMATE)
+        intake = self.sum_parts([p for i in self.role(Role.OWN_INTAKE) if (p := self.meter_part(i))],
+                                water.source)
+        garden = self.garden()
+        deduct = garden.m3
+        if garden.m3 > water.m3:
+            self.flag(ExceptionKind.SUBMETER_ABOVE_MAIN, f"garden sub-meter {garden.m3} m3 > main meter "
+                      f"{water.m3} m3: deduction capped at the main meter")
+            deduct = water.m3
+        m3 = max(ZERO, water.m3 + intake.m3 - deduct)
+        settle = water.settlement_m3 + intake.settlement_m3 - garden.settlement_m3
+        used = [water.source] + ([intake.source] if intake.parts else []) + \
+               ([garden.source] if garden.parts and deduct else [])
+        return Quantity(m3, settle, weakest(*used),
+                        parts=[*water.parts, *intake.parts, *garden.parts])
+
+    # -- report-only checks ---------------------------------------------------------------------------
+    def checks(self, water: Quantity) -> None:
+        limit = self.sp.max_daily_m3 or self.config.max_daily_m3
+        for inst in self.sp.installations:
+            reg = self.regs[id(inst)]
+            for r in reg.reverses:
+                if self.a <= r.at < self.b:
+                    self.flag(ExceptionKind.REVERSE, f"register fell from {r.previous} to {r.value}",
+                              inst.meter_id, r.at)
+            if inst.role != Role.MAIN:
+                continue
+            pts = reg.points
+            for prev, cur in zip(pts, pts[1:], strict=False):
+                if not (self.a <= cur.at < self.b) or cur.source not in REAL_SOURCES:
+                    continue
+                rate = (cur.value - prev.value) / max(Decimal(1), days_between(prev.at, cur.at))
+                if rate > limit:
+                    self.flag(ExceptionKind.IMPLAUSIBLE, f"{rate.quantize(Decimal('0.01'))} m3/day since "
+                              f"{prev.at.isoformat()} exceeds {limit}", inst.meter_id, cur.at)
+        for al in self.sp.alarms:
+            if self.a <= al.at < self.b:
+                self.flag(ExceptionKind.ALARM, al.kind, al.meter_id, al.at)
+
+
+def bill_service_point(sp: ServicePoint, period: Period, config: BillingConfig | None = None,
+                       opening: Mapping[str, Position] | None = None) -> Bill:
+    """Bill one service point. `opening`: the previous run's closing positions, by meter id."""
+    config = config or BillingConfig()
+    run = _Run(sp, period, config, opening or {})
+    water = run.water()
+    sewage = run.sewage(water)
+    run.checks(water)
+    lines = charge_lines(water, sewage, period.months, config.tariff)
+    net, vat, gross = totals(lines, config.tariff)
+    return Bill(sp.id, sp.account, period.start, period.end, sp.connection, water, sewage, lines,
+                net, vat, gross, run.closing, run.exceptions)
+

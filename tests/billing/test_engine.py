@@ -1,0 +1,260 @@
+"""Worked examples of the billing rules (domain notes §3), each computed by hand in the comments."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal as D
+
+import pytest
+
+from server.billing.engine import BillingConfig, bill_service_point
+from server.billing.model import (
+    AlarmEvent,
+    Connection,
+    ExceptionKind,
+    Fault,
+    Installation,
+    RegisterReading,
+    Role,
+    ServicePoint,
+    Source,
+)
+from server.billing.norms import NormTable
+from server.billing.period import Period, PeriodError
+
+OCT = Period.parse("2026-10")
+NOV = Period.parse("2026-11")
+
+
+def t(y: int, m: int, d: int, h: int = 0) -> datetime:
+    return datetime(y, m, d, h, tzinfo=UTC)
+
+
+def rr(at: datetime, value: str | int | float, source: Source = Source.RADIO, due: bool = False) -> RegisterReading:
+    return RegisterReading(at, D(str(value)), source, due)
+
+
+def main(readings: list[RegisterReading], meter: str = "M1", **kw) -> Installation:
+    kw.setdefault("installed_at", t(2020, 1, 1))
+    return Installation(meter, Role.MAIN, readings=readings, **kw)
+
+
+def garden(readings: list[RegisterReading], legalised_until: date | None = date(2030, 1, 1),
+           meter: str = "G1", **kw) -> Installation:
+    kw.setdefault("installed_at", t(2020, 1, 1))
+    return Installation(meter, Role.GARDEN, readings=readings, legalised_until=legalised_until, **kw)
+
+
+def kinds(bill) -> list[str]:
+    return sorted(str(e.kind) for e in bill.exceptions)
+
+
+def test_worked_example_108_70_gross():
+    # 10 m3 through the main meter, 2 m3 through the legalised garden sub-meter, MWiK K-K 2019 tariff
+    sp = ServicePoint("SP1", "A1", installations=[
+        main([rr(t(2026, 10, 1), 100, due=True), rr(t(2026, 11, 1), 110, due=True)]),
+        garden([rr(t(2026, 10, 1), 5, Source.SELF_READING), rr(t(2026, 11, 1), 7, Source.SELF_READING)]),
+    ])
+    bill = bill_service_point(sp, OCT)
+    assert bill.water.m3 == D("10.000") and bill.water.source == Source.RADIO
+    assert bill.sewage.m3 == D("8.000") and bill.sewage.source == Source.SELF_READING
+    nets = {line.kind: line.net for line in bill.lines}
+    assert nets == {"water": D("38.30"), "sewage": D("58.00"), "subscription": D("4.35")}
+    assert (bill.net, bill.vat, bill.gross) == (D("100.65"), D("8.05"), D("108.70"))
+    assert bill.exceptions == []
+    assert [(p.meter_id, p.value, p.method) for p in bill.closing] == [("M1", D(110), "due_date"),
+                                                                       ("G1", D(7), "reading")]
+
+
+def test_without_submeter_sewage_equals_water():
+    sp = ServicePoint("SP1", installations=[main([rr(t(2026, 10, 1), 100), rr(t(2026, 11, 1), 110)])])
+    bill = bill_service_point(sp, OCT)
+    assert bill.sewage.m3 == D(10)
+    assert bill.net == D("38.30") + D("72.50") + D("4.35")
+
+
+def test_interpolation_between_nearest_readings():
+    # Oct 1 = 90 + 10*11/20 = 95.5; Nov 1 = 105 + 10*7/16 = 109.375
+    sp = ServicePoint("SP1", installations=[main([
+        rr(t(2026, 9, 20), 90), rr(t(2026, 10, 10), 100), rr(t(2026, 10, 25), 105, Source.MANUAL),
+        rr(t(2026, 11, 10), 115)])])
+    bill = bill_service_point(sp, OCT)
+    part = bill.water.parts[0]
+    assert (part.start.value, part.start.method) == (D("95.500"), "interpolated")
+    assert (part.end.value, part.end.source) == (D("109.375"), Source.MANUAL)
+    assert bill.water.m3 == D("13.875")
+    assert bill.water.source == Source.MANUAL   # the weakest boundary
+
+
+def test_due_date_register_wins_over_interpolation():
+    # a spot reading at the same instant is ignored in favour of the meter's own due-date value
+    sp = ServicePoint("SP1", installations=[main([
+        rr(t(2026, 9, 1), 0), rr(t(2026, 10, 1), 50, Source.MANUAL), rr(t(2026, 10, 1), 51, due=True),
+        rr(t(2026, 11, 1), 60, due=True), rr(t(2026, 11, 20), 200)])])
+    bill = bill_service_point(sp, OCT)
+    assert bill.water.m3 == D(9)
+    assert bill.water.parts[0].start.method == "due_date"
+
+
+def test_meter_replacement_old_final_plus_new_initial():
+    old = main([rr(t(2026, 10, 1), 1230, due=True)], meter="OLD", removed_at=t(2026, 10, 15, 12),
+               final_value=D("1234.5"))
+    new = main([rr(t(2026, 11, 1), "3.2", due=True)], meter="NEW", installed_at=t(2026, 10, 15, 12),
+               initial_value=D("0.2"))
+    bill = bill_service_point(ServicePoint("SP1", installations=[old, new]), OCT)
+    assert [(p.meter_id, p.consumption) for p in bill.water.parts] == [("OLD", D("4.5")), ("NEW", D("3.0"))]
+    assert bill.water.m3 == D("7.5")
+    assert [p.meter_id for p in bill.closing] == ["NEW"]
+    assert kinds(bill) == []
+
+
+def test_register_rollover():
+    inst = main([rr(t(2026, 10, 1), "99998"), rr(t(2026, 11, 1), "3")], register_modulus=D(100000),
+                initial_value=D(99000))
+    bill = bill_service_point(ServicePoint("SP1", installations=[inst]), OCT)
+    assert bill.water.m3 == D(5)
+    assert ExceptionKind.REVERSE not in {e.kind for e in bill.exceptions}
+
+
+def test_reverse_consumption_is_reported_not_billed_negative():
+    inst = main([rr(t(2026, 10, 1), 500), rr(t(2026, 10, 20), 490), rr(t(2026, 11, 1), 495)],
+                register_modulus=D(100000))
+    bill = bill_service_point(ServicePoint("SP1", installations=[inst]), OCT)
+    assert bill.water.m3 == D(0)
+    assert bill.closing[0].value == D(500)   # the billed position does not move back
+    assert "reverse_consumption" in kinds(bill)
+    # the next period bills only what goes beyond the position already billed
+    nxt = main(inst.readings + [rr(t(2026, 12, 1), 512)], register_modulus=D(100000))
+    bill2 = bill_service_point(ServicePoint("SP1", installations=[nxt]), NOV,
+                               opening={p.meter_id: p for p in bill.closing})
+    assert bill2.water.m3 + bill2.water.settlement_m3 == D(12)
+
+
+def monthly(values: dict[tuple[int, int], int]) -> list[RegisterReading]:
+    return [rr(t(y, m, 1), v, due=True) for (y, m), v in values.items()]
+
+
+def test_estimate_then_exact_settlement():
+    history = monthly({(2026, m): 10 * (m - 1) for m in range(1, 11)})   # Jan 1 = 0 ... Oct 1 = 90
+    sp = ServicePoint("SP1", installations=[main(history, installed_at=t(2026, 1, 1))])
+    oct_bill = bill_service_point(sp, OCT)
+    # 90 m3 over Jan 1..Oct 1 (273 days) -> 0.32967 m3/day x 31 days = 10.220
+    assert oct_bill.water.m3 == D("10.220") and oct_bill.water.source == Source.ESTIMATE
+    assert "unread" in kinds(oct_bill)
+    closing = {p.meter_id: p for p in oct_bill.closing}
+    assert closing["M1"].source == Source.ESTIMATE
+
+    # the reading comes on Dec 1: Nov 1 is now interpolated as 90 + 22 x 31/61 = 101.180
+    sp.installations[0].readings.append(rr(t(2026, 12, 1), 112, due=True))
+    nov_bill = bill_service_point(sp, NOV, opening=closing)
+    assert nov_bill.water.m3 == D("10.820")
+    assert nov_bill.water.settlement_m3 == D("101.180") - D("100.220")
+    assert oct_bill.water.total + nov_bill.water.total == D(22)   # exactly the metered 112 - 90
+    assert any(line.kind == "water_settlement" for line in nov_bill.lines)
+    assert nov_bill.sewage.settlement_m3 == nov_bill.water.settlement_m3
+
+
+def test_unmetered_connection_by_norm():
+    sp = ServicePoint("SP1", connection=Connection.UNMETERED, norm_category="household_bath_central_hw",
+                      norm_units=D(3))
+    bill = bill_service_point(sp, OCT)
+    assert bill.water.m3 == D("14.400") and bill.water.source == Source.NORM
+    assert bill.sewage.m3 == D("14.400")
+
+
+def test_temporary_connection_norm_until_meter_is_fitted(tmp_path):
+    norms = tmp_path / "norms.csv"
+    norms.write_text("category,unit,value,description\nbuilding_site,site,6,example site norm\n")
+    cfg = BillingConfig(norms=NormTable.from_csv(norms))
+    meter = main([rr(t(2026, 11, 1), 4, due=True)], installed_at=t(2026, 10, 16), initial_value=D(1))
+    sp = ServicePoint("SP1", connection=Connection.TEMPORARY, norm_category="building_site",
+                      norm_units=D(1), sewered=False, installations=[meter])
+    bill = bill_service_point(sp, OCT, cfg)
+    # norm for Oct 1..16 = 15/31 month x 6 m3 = 2.903; then the meter's 3 m3
+    assert [(p.meter_id, p.consumption, p.source) for p in bill.water.parts] == [
+        ("M1", D(3), Source.MANUAL), ("norm:building_site", D("2.903"), Source.NORM)]
+    assert bill.water.source == Source.NORM
+    assert bill.sewage.m3 == 0   # not connected to the sewer
+
+
+def test_unknown_norm_is_an_exception():
+    sp = ServicePoint("SP1", connection=Connection.TEMPORARY, norm_category="nope")
+    bill = bill_service_point(sp, OCT)
+    assert bill.water.m3 == 0 and kinds(bill) == ["no_norm"]
+
+
+def test_faulty_meter_three_month_average():
+    readings = monthly({(2026, 7): 60, (2026, 8): 70, (2026, 9): 80, (2026, 10): 90})
+    readings.append(rr(t(2026, 10, 20), 90))   # stopped: ignored inside the fault
+    sp = ServicePoint("SP1", installations=[main(readings, faults=[Fault(t(2026, 10, 1))])])
+    bill = bill_service_point(sp, OCT)
+    # 30 m3 over Jul 1..Oct 1 (92 days) x 31 days = 10.109
+    assert bill.water.m3 == D("10.109") and bill.water.source == Source.FAULTY_METER_RULE
+    assert "faulty_meter" in kinds(bill)
+    assert bill.closing == []   # nothing metered to carry over
+
+
+def test_faulty_meter_falls_back_to_same_period_last_year():
+    # the fault began 2.5 months after installation: no 3 months before it, so October 2025 is used
+    readings = [rr(t(2025, 10, 1), 100, due=True), rr(t(2025, 11, 1), 107, due=True)]
+    sp2 = ServicePoint("SP2", installations=[main(readings, installed_at=t(2025, 9, 1),
+                                                  faults=[Fault(t(2025, 11, 15), t(2026, 11, 1))])])
+    bill2 = bill_service_point(sp2, OCT)
+    assert bill2.water.m3 == D(7) and "same span last year" in bill2.water.parts[0].note
+
+
+def test_submeter_above_main_is_an_exception_not_a_negative_bill():
+    sp = ServicePoint("SP1", installations=[
+        main([rr(t(2026, 10, 1), 100), rr(t(2026, 11, 1), 110)]),
+        garden([rr(t(2026, 10, 1), 0), rr(t(2026, 11, 1), 12)])])
+    bill = bill_service_point(sp, OCT)
+    assert bill.sewage.m3 == 0 and bill.gross > 0
+    assert kinds(bill) == ["submeter_above_main"]
+
+
+def test_sewage_meter_and_own_intake():
+    m = main([rr(t(2026, 10, 1), 100), rr(t(2026, 11, 1), 110)])
+    sew = Installation("S1", Role.SEWAGE, t(2020, 1, 1), readings=[rr(t(2026, 10, 1), 50),
+                                                                   rr(t(2026, 11, 1), 57)])
+    well = Installation("W1", Role.OWN_INTAKE, t(2020, 1, 1), readings=[rr(t(2026, 10, 1), 5),
+                                                                        rr(t(2026, 11, 1), 8)])
+    g = garden([rr(t(2026, 10, 1), 0), rr(t(2026, 11, 1), 2)])
+    assert bill_service_point(ServicePoint("A", installations=[m, sew, g]), OCT).sewage.m3 == 7
+    assert bill_service_point(ServicePoint("B", installations=[m, well, g]), OCT).sewage.m3 == 11
+
+
+def test_garden_deducted_only_while_legalised():
+    g = garden([rr(t(2026, 10, 1), 0), rr(t(2026, 10, 16), 1), rr(t(2026, 11, 1), 3)],
+               legalised_until=date(2026, 10, 15))
+    m = main([rr(t(2026, 10, 1), 100), rr(t(2026, 11, 1), 110)])
+    bill = bill_service_point(ServicePoint("SP1", installations=[m, g]), OCT)
+    assert bill.sewage.m3 == 9
+    assert kinds(bill) == ["legalisation_expired"]
+    unlegalised = garden(g.readings, legalised_until=None)
+    bill = bill_service_point(ServicePoint("SP1", installations=[m, unlegalised]), OCT)
+    assert bill.sewage.m3 == 10
+
+
+def test_garden_without_a_new_reading_deducts_nothing_yet():
+    g = garden([rr(t(2026, 9, 1), 0), rr(t(2026, 10, 1), 2)])
+    m = main([rr(t(2026, 10, 1), 100), rr(t(2026, 11, 1), 110)])
+    bill = bill_service_point(ServicePoint("SP1", installations=[m, g]), OCT)
+    assert bill.sewage.m3 == 10   # no estimate for deductions: only measured garden water counts
+
+
+def test_exceptions_report_alarms_and_implausible():
+    m = main([rr(t(2026, 10, 1), 100), rr(t(2026, 10, 2), 180), rr(t(2026, 11, 1), 181)])
+    sp = ServicePoint("SP1", installations=[m], alarms=[
+        AlarmEvent("M1", t(2026, 10, 5), "leak"), AlarmEvent("M1", t(2026, 11, 5), "tamper")])
+    bill = bill_service_point(sp, OCT)
+    assert kinds(bill) == ["alarm", "implausible_reading"]
+    assert [e.detail for e in bill.exceptions if e.kind == ExceptionKind.ALARM] == ["leak"]
+
+
+def test_periods():
+    assert Period.parse("2026-11..2027-01").months == 3
+    assert Period.parse("2026-12").next() == Period.parse("2027-01")
+    assert Period.parse("2026-10..2026-12").split()[1] == NOV
+    for bad in ("2026-13", "2026-1", "2026-10..2026-09", ""):
+        with pytest.raises(PeriodError):
+            Period.parse(bad)
