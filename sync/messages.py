@@ -1,0 +1,549 @@
+"""The wire schema between vans and the back office, shared by the publisher and the importer.
+
+Every payload is a JSON envelope `{"schema": <kind>, "v": <version>, ...}`. The version lives in the
+payload (not only in an MQTT property) because a message can outlive the connection that carried it:
+a dead letter replayed a month later must still say what it is.
+
+Kinds:
+- `amr.batch` (van -> server, `amr/v1/<van>/batches`): a contiguous run of outbox rows. Each item is the
+  raw telegram with all of its `Frame` metadata, plus the van's own decode as a convenience; the server
+  treats the raw frame as the truth and may decode it again.
+- `amr.ack` (server -> van, `amr/v1/<van>/acks`): sent only after the server's database commit. It names
+  the batch id AND the sequence range, so a stale or misrouted ack can never delete the wrong rows.
+- `amr.route` / `amr.keys` (server -> van, retained, `amr/v1/<van>/downlink/route|keys`).
+
+Validation is strict and cheap: anything a van could not have produced raises `MessageError` with a
+short machine-readable `reason`, which the importer uses as the dead-letter reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import uuid
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from decoders.frame import Frame
+
+SCHEMA_VERSION = 1
+TOPIC_ROOT = "amr/v1"
+CONTENT_TYPE_JSON = "application/vnd.amr+json;v=1"
+CONTENT_TYPE_ZJSON = "application/vnd.amr+json+zlib;v=1"
+
+# A van id becomes an MQTT username and a topic level: no wildcards, separators or '$'.
+VAN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_HEX_RE = re.compile(r"^[0-9A-Fa-f]+$")
+MAX_ITEMS = 50_000
+
+
+class MessageError(ValueError):
+    """A payload that cannot be accepted. `reason` is a stable token (dead-letter reason column)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class AckStatus(StrEnum):
+    STORED = "stored"            # committed now
+    DUPLICATE = "duplicate"      # this batch id was committed before; nothing changed
+    DEAD_LETTER = "dead_letter"  # the server kept the raw payload in its dead-letter table; van may drop it
+    REJECTED = "rejected"        # the server did NOT keep it (unknown van, unsupported version): van keeps it
+
+    @property
+    def releases_rows(self) -> bool:
+        """True when the van may delete the rows: the server holds the data (as rows or as a dead letter)."""
+        return self is not AckStatus.REJECTED
+
+
+# ---------------------------------------------------------------- topics
+
+
+def batch_topic(van_id: str) -> str:
+    return f"{TOPIC_ROOT}/{van_id}/batches"
+
+
+def ack_topic(van_id: str) -> str:
+    return f"{TOPIC_ROOT}/{van_id}/acks"
+
+
+def status_topic(van_id: str) -> str:
+    return f"{TOPIC_ROOT}/{van_id}/status"
+
+
+def downlink_topic(van_id: str, kind: str) -> str:
+    return f"{TOPIC_ROOT}/{van_id}/downlink/{kind}"
+
+
+BATCH_FILTER = f"{TOPIC_ROOT}/+/batches"
+SHARED_BATCH_FILTER = f"$share/importers/{BATCH_FILTER}"
+
+
+def van_from_topic(topic: str) -> str:
+    """`amr/v1/<van>/<anything>` -> van id; MessageError for anything else."""
+    parts = topic.split("/")
+    if len(parts) < 4 or f"{parts[0]}/{parts[1]}" != TOPIC_ROOT or not VAN_ID_RE.match(parts[2]):
+        raise MessageError("bad_topic", topic)
+    return parts[2]
+
+
+def check_van_id(van_id: Any) -> str:
+    if not isinstance(van_id, str) or not VAN_ID_RE.match(van_id):
+        raise MessageError("bad_van_id", repr(van_id)[:80])
+    return van_id
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def encode(obj: dict[str, Any], *, compress: bool = False) -> bytes:
+    raw = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return zlib.compress(raw, 1) if compress else raw
+
+
+def decode(payload: bytes) -> dict[str, Any]:
+    """Bytes -> envelope dict. zlib streams are recognised by their header byte, so the importer needs
+    no MQTT property to read a dead letter later."""
+    if not payload:
+        raise MessageError("empty_payload")
+    data = payload
+    if payload[:1] == b"\x78":  # zlib header; a JSON object starts with '{'
+        try:
+            data = zlib.decompress(payload)
+        except zlib.error as e:
+            raise MessageError("bad_compression", str(e)) from None
+    try:
+        obj = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise MessageError("not_json", str(e)[:120]) from None
+    if not isinstance(obj, dict):
+        raise MessageError("not_an_object", type(obj).__name__)
+    return obj
+
+
+def _envelope(obj: dict[str, Any], kind: str) -> None:
+    if obj.get("schema") != kind:
+        raise MessageError("wrong_schema", f"expected {kind}, got {obj.get('schema')!r}")
+    v = obj.get("v")
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise MessageError("bad_version", repr(v))
+    if v > SCHEMA_VERSION or v < 1:
+        raise MessageError("unsupported_version", str(v))
+
+
+def _uuid(value: Any) -> str:
+    if not isinstance(value, str):
+        raise MessageError("bad_batch_id", repr(value)[:80])
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise MessageError("bad_batch_id", value[:80]) from None
+
+
+def _int(obj: dict[str, Any], key: str, *, minimum: int = 0) -> int:
+    v = obj.get(key)
+    if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+        raise MessageError(f"bad_{key}", repr(v)[:80])
+    return v
+
+
+def _time(value: Any, what: str) -> datetime:
+    if not isinstance(value, str):
+        raise MessageError(f"bad_{what}", repr(value)[:80])
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise MessageError(f"bad_{what}", value[:80]) from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def new_batch_id() -> str:
+    """Time-ordered UUID (v7 layout) so batch ids sort by creation in logs and indexes."""
+    ms = int(datetime.now(UTC).timestamp() * 1000)
+    rand = int.from_bytes(uuid.uuid4().bytes[6:], "big") & ((1 << 74) - 1)
+    value = (ms << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
+
+
+def utcnow_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+# ---------------------------------------------------------------- decode outcome (the van's convenience)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    if isinstance(v, bytes | bytearray):
+        return bytes(v).hex().upper()
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple | set | frozenset):
+        return [_jsonable(x) for x in (sorted(v) if isinstance(v, set | frozenset) else v)]
+    if isinstance(v, float) and v != v:  # NaN is not JSON
+        return None
+    return v
+
+
+def decode_to_dict(result: Any) -> dict[str, Any] | None:
+    """A `Decoded` or `Rejection` as plain JSON types (None stays None). Duck-typed so sync/ does not
+    import the decoder registry."""
+    if result is None:
+        return None
+    if isinstance(result, dict):
+        return _jsonable(result)
+
+    def ident(i: Any) -> dict[str, Any] | None:
+        if i is None:
+            return None
+        return {"manufacturer": i.manufacturer, "id": i.id, "version": i.version, "device_type": i.device_type}
+
+    if getattr(result, "ok", False):
+        return {
+            "ok": True,
+            "identity": ident(result.identity),
+            "meter": ident(result.meter),
+            "driver": result.driver,
+            "security": result.security,
+            "access_number": result.access_number,
+            "status": result.status,
+            "media": result.media,
+            "alarms": sorted(str(a) for a in result.alarms),
+            "readings": [
+                {
+                    "quantity": r.quantity, "value": _jsonable(r.value), "unit": r.unit, "storage": r.storage,
+                    "tariff": r.tariff, "subunit": r.subunit, "function": r.function,
+                }
+                for r in result.readings
+            ],
+        }
+    return {
+        "ok": False,
+        "reason": str(result.reason),
+        "detail": result.detail,
+        "identity": ident(result.identity),
+    }
+
+
+# ---------------------------------------------------------------- batch
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    seq: int
+    frame: dict[str, Any]          # Frame.to_dict() shape: telegram hex, received_at ISO, ...
+    decode: dict[str, Any] | None  # decode_to_dict() shape, or None when the van did not decode
+    times_heard: int = 1           # the van's dedup: how often this transmission was heard
+    best_rssi: float | None = None
+    last_heard_at: str | None = None
+
+    def to_frame(self) -> Frame:
+        return Frame.from_dict(self.frame)
+
+    @property
+    def telegram(self) -> bytes:
+        return bytes.fromhex(self.frame["telegram"])
+
+
+@dataclass(frozen=True, slots=True)
+class BatchMessage:
+    van_id: str
+    batch_id: str
+    seq_from: int
+    seq_to: int
+    items: tuple[BatchItem, ...]
+    created_at: str = field(default_factory=utcnow_iso)
+    v: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": "amr.batch",
+            "v": self.v,
+            "batch_id": self.batch_id,
+            "van_id": self.van_id,
+            "seq_from": self.seq_from,
+            "seq_to": self.seq_to,
+            "count": len(self.items),
+            "created_at": self.created_at,
+            "items": [
+                {"seq": i.seq, "times_heard": i.times_heard, "best_rssi": i.best_rssi,
+                 "last_heard_at": i.last_heard_at, "frame": i.frame, "decode": i.decode}
+                for i in self.items
+            ],
+        }
+
+    def encode(self, *, compress: bool = False) -> bytes:
+        return encode(self.to_dict(), compress=compress)
+
+    @property
+    def seqs(self) -> list[int]:
+        return [i.seq for i in self.items]
+
+    @classmethod
+    def build(
+        cls, van_id: str, rows: Iterable[tuple[int, dict[str, Any] | Frame, Any]], *, batch_id: str | None = None
+    ) -> BatchMessage:
+        """From outbox rows `(seq, frame, decode)`; frames may be `Frame`s or their dicts."""
+        items = []
+        for seq, frame, dec in rows:
+            fd = frame.to_dict() if isinstance(frame, Frame) else frame
+            items.append(BatchItem(seq, fd, decode_to_dict(dec)))
+        if not items:
+            raise MessageError("empty_batch")
+        items.sort(key=lambda i: i.seq)
+        return cls(
+            van_id=check_van_id(van_id),
+            batch_id=batch_id or new_batch_id(),
+            seq_from=items[0].seq,
+            seq_to=items[-1].seq,
+            items=tuple(items),
+        )
+
+    @classmethod
+    def parse(cls, payload: bytes | dict[str, Any], *, topic_van: str | None = None) -> BatchMessage:
+        obj = payload if isinstance(payload, dict) else decode(payload)
+        _envelope(obj, "amr.batch")
+        van_id = check_van_id(obj.get("van_id"))
+        if topic_van is not None and van_id != topic_van:
+            # ACLs stop a van writing another van's topic; a mismatch here is a forged or buggy payload.
+            raise MessageError("van_mismatch", f"topic {topic_van} payload {van_id}")
+        batch_id = _uuid(obj.get("batch_id"))
+        seq_from = _int(obj, "seq_from", minimum=1)
+        seq_to = _int(obj, "seq_to", minimum=1)
+        if seq_to < seq_from:
+            raise MessageError("bad_seq_range", f"{seq_from}..{seq_to}")
+        raw_items = obj.get("items")
+        if not isinstance(raw_items, list) or not raw_items:
+            raise MessageError("bad_items", "missing or empty")
+        if len(raw_items) > MAX_ITEMS:
+            raise MessageError("too_many_items", str(len(raw_items)))
+        count = obj.get("count", len(raw_items))
+        if count != len(raw_items):
+            raise MessageError("count_mismatch", f"count {count} items {len(raw_items)}")
+        if len(raw_items) > seq_to - seq_from + 1:
+            raise MessageError("bad_seq_range", "more items than sequence numbers")
+        items = []
+        last = 0
+        for n, it in enumerate(raw_items):
+            items.append(_parse_item(it, n, seq_from, seq_to))
+            if items[-1].seq <= last:
+                raise MessageError("bad_item_seq", f"item {n}: sequence not strictly increasing")
+            last = items[-1].seq
+        created = obj.get("created_at", "")
+        if created:
+            _time(created, "created_at")
+        return cls(van_id, batch_id, seq_from, seq_to, tuple(items), created_at=created, v=obj["v"])
+
+
+_FRAME_OPTIONAL_STR = ("link_mode", "frame_format")
+_FRAME_OPTIONAL_NUM = ("rssi_dbm", "snr_db", "freq_offset_hz", "stream_time")
+
+
+def _parse_item(it: Any, n: int, seq_from: int, seq_to: int) -> BatchItem:
+    if not isinstance(it, dict):
+        raise MessageError("bad_item", f"item {n}: not an object")
+    seq = it.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not seq_from <= seq <= seq_to:
+        raise MessageError("bad_item_seq", f"item {n}: {seq!r} outside {seq_from}..{seq_to}")
+    fr = it.get("frame")
+    if not isinstance(fr, dict):
+        raise MessageError("bad_frame", f"item {n}: frame missing")
+    tel = fr.get("telegram")
+    if not isinstance(tel, str) or len(tel) < 2 or len(tel) % 2 or not _HEX_RE.match(tel):
+        raise MessageError("bad_telegram", f"item {n}: telegram is not hex")
+    if int(tel[:2], 16) != len(tel) // 2 - 1:
+        # Frames travel normalised (L == len - 1); anything else was corrupted on the way.
+        raise MessageError("bad_telegram", f"item {n}: L field does not match length")
+    _time(fr.get("received_at"), "received_at")
+    if not isinstance(fr.get("source"), str):
+        raise MessageError("bad_frame", f"item {n}: source missing")
+    for k in _FRAME_OPTIONAL_STR:
+        if fr.get(k) is not None and not isinstance(fr[k], str):
+            raise MessageError("bad_frame", f"item {n}: {k}")
+    for k in _FRAME_OPTIONAL_NUM:
+        v = fr.get(k)
+        if v is not None and (not isinstance(v, int | float) or isinstance(v, bool)):
+            raise MessageError("bad_frame", f"item {n}: {k}")
+    pos = fr.get("position")
+    if pos is not None and (
+        not isinstance(pos, dict) or not isinstance(pos.get("lat"), int | float) or not isinstance(pos.get("lon"), int | float)
+    ):
+        raise MessageError("bad_frame", f"item {n}: position")
+    dec = it.get("decode")
+    if dec is not None and (not isinstance(dec, dict) or not isinstance(dec.get("ok"), bool)):
+        raise MessageError("bad_decode", f"item {n}")
+    heard = it.get("times_heard", 1)
+    if not isinstance(heard, int) or isinstance(heard, bool) or heard < 1:
+        raise MessageError("bad_item", f"item {n}: times_heard")
+    best = it.get("best_rssi")
+    if best is not None and (not isinstance(best, int | float) or isinstance(best, bool)):
+        raise MessageError("bad_item", f"item {n}: best_rssi")
+    last = it.get("last_heard_at")
+    if last is not None:
+        _time(last, "last_heard_at")
+    return BatchItem(seq, fr, dec, heard, best, last)
+
+
+def _num(v: float | None) -> str:
+    return "null" if v is None or not math.isfinite(v) else repr(float(v))
+
+
+def encode_raw_batch(van_id: str, batch_id: str, rows: list[tuple]) -> tuple[bytes, int, int]:
+    """The van's fast path: outbox rows `(seq, times_heard, best_rssi, last_heard_at, frame_json,
+    decode_json)`, already JSON in the outbox, spliced into a batch envelope without parsing them.
+    Produces exactly what `BatchMessage.encode` would; returns (payload, seq_from, seq_to)."""
+    if not rows:
+        raise MessageError("empty_batch")
+    check_van_id(van_id)
+    bid = _uuid(batch_id)
+    head = encode({"schema": "amr.batch", "v": SCHEMA_VERSION, "batch_id": bid, "van_id": van_id,
+                   "seq_from": rows[0][0], "seq_to": rows[-1][0], "count": len(rows),
+                   "created_at": utcnow_iso()})
+    parts = [
+        f'{{"seq":{r[0]},"times_heard":{r[1]},"best_rssi":{_num(r[2])},'
+        f'"last_heard_at":{"null" if r[3] is None else json.dumps(r[3])},"frame":{r[4]},"decode":{r[5] or "null"}}}'
+        for r in rows
+    ]
+    body = head[:-1] + b',"items":[' + ",".join(parts).encode() + b"]}"
+    return body, rows[0][0], rows[-1][0]
+
+
+# ---------------------------------------------------------------- ack
+
+
+@dataclass(frozen=True, slots=True)
+class AckMessage:
+    van_id: str
+    batch_id: str
+    seq_from: int
+    seq_to: int
+    status: AckStatus
+    frames: int = 0          # frames newly stored (0 for duplicates)
+    reason: str = ""         # dead-letter / rejection reason
+    acked_at: str = field(default_factory=utcnow_iso)
+    importer: str = ""
+    v: int = SCHEMA_VERSION
+
+    @classmethod
+    def for_batch(cls, batch: BatchMessage, status: AckStatus, **kw: Any) -> AckMessage:
+        return cls(batch.van_id, batch.batch_id, batch.seq_from, batch.seq_to, status, **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": "amr.ack", "v": self.v, "van_id": self.van_id, "batch_id": self.batch_id,
+            "seq_from": self.seq_from, "seq_to": self.seq_to, "status": str(self.status),
+            "frames": self.frames, "reason": self.reason, "acked_at": self.acked_at, "importer": self.importer,
+        }
+
+    def encode(self) -> bytes:
+        return encode(self.to_dict())
+
+    @classmethod
+    def parse(cls, payload: bytes | dict[str, Any]) -> AckMessage:
+        obj = payload if isinstance(payload, dict) else decode(payload)
+        _envelope(obj, "amr.ack")
+        try:
+            status = AckStatus(obj.get("status"))
+        except ValueError:
+            raise MessageError("bad_status", repr(obj.get("status"))[:40]) from None
+        seq_from = _int(obj, "seq_from", minimum=1)
+        seq_to = _int(obj, "seq_to", minimum=1)
+        if seq_to < seq_from:
+            raise MessageError("bad_seq_range", f"{seq_from}..{seq_to}")
+        frames = _int(obj, "frames") if "frames" in obj else 0
+        return cls(
+            check_van_id(obj.get("van_id")), _uuid(obj.get("batch_id")), seq_from, seq_to, status,
+            frames=frames, reason=str(obj.get("reason", "")), acked_at=str(obj.get("acked_at", "")),
+            importer=str(obj.get("importer", "")), v=obj["v"],
+        )
+
+
+# ---------------------------------------------------------------- downlink
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMessage:
+    """A route sheet for one van. `sheet` is the route sheet's own JSON document (sync/routesheet.py), so
+    the van writes it to disk and loads it with `RouteSheet.load` unchanged."""
+
+    van_id: str
+    route_id: str
+    sheet: Any
+    issued_at: str = field(default_factory=utcnow_iso)
+
+    def encode(self) -> bytes:
+        return encode({"schema": "amr.route", "v": SCHEMA_VERSION, "van_id": self.van_id,
+                       "route_id": self.route_id, "issued_at": self.issued_at, "sheet": self.sheet})
+
+    @classmethod
+    def parse(cls, payload: bytes | dict[str, Any]) -> RouteMessage:
+        obj = payload if isinstance(payload, dict) else decode(payload)
+        _envelope(obj, "amr.route")
+        route_id = obj.get("route_id")
+        if not isinstance(route_id, str) or not route_id:
+            raise MessageError("bad_route_id", repr(route_id)[:80])
+        if not isinstance(obj.get("sheet"), dict | list):
+            raise MessageError("bad_sheet", "sheet must be a JSON object or list")
+        return cls(check_van_id(obj.get("van_id")), route_id, obj["sheet"], str(obj.get("issued_at", "")))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEntry:
+    id: str            # meter id (8 BCD digits)
+    key: str           # 32 hex digits (AES-128)
+    manufacturer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class KeysMessage:
+    """AES keys a van needs for its route. Travels only over TLS, retained on the van's own downlink topic
+    that the ACL lets no other van read."""
+
+    van_id: str
+    keys: tuple[KeyEntry, ...]
+    issued_at: str = field(default_factory=utcnow_iso)
+
+    def encode(self) -> bytes:
+        return encode({"schema": "amr.keys", "v": SCHEMA_VERSION, "van_id": self.van_id, "issued_at": self.issued_at,
+                       "keys": [{"id": k.id, "key": k.key, "manufacturer": k.manufacturer} for k in self.keys]})
+
+    def to_csv(self) -> str:
+        """The KeyStore CSV format (`id,key,manufacturer`)."""
+        return "id,key,manufacturer\n" + "".join(f"{k.id},{k.key},{k.manufacturer}\n" for k in self.keys)
+
+    @classmethod
+    def parse(cls, payload: bytes | dict[str, Any]) -> KeysMessage:
+        obj = payload if isinstance(payload, dict) else decode(payload)
+        _envelope(obj, "amr.keys")
+        raw = obj.get("keys")
+        if not isinstance(raw, list):
+            raise MessageError("bad_keys", "keys must be a list")
+        keys = []
+        for n, k in enumerate(raw):
+            if not isinstance(k, dict):
+                raise MessageError("bad_keys", f"entry {n}")
+            mid, key, mfct = k.get("id"), k.get("key"), k.get("manufacturer") or ""
+            if not isinstance(mid, str) or not mid or not isinstance(mfct, str):
+                raise MessageError("bad_keys", f"entry {n}: id")
+            if not isinstance(key, str) or len(key) != 32 or not _HEX_RE.match(key):
+                raise MessageError("bad_keys", f"entry {n}: key must be 32 hex digits")
+            keys.append(KeyEntry(mid, key.upper(), mfct))
+        return cls(check_van_id(obj.get("van_id")), tuple(keys), str(obj.get("issued_at", "")))
+
+
+def parse_downlink(topic: str, payload: bytes) -> RouteMessage | KeysMessage:
+    kind = topic.rsplit("/", 1)[-1]
+    if kind == "route":
+        return RouteMessage.parse(payload)
+    if kind == "keys":
+        return KeysMessage.parse(payload)
+    raise MessageError("unknown_downlink", kind)
+
