@@ -81,7 +81,8 @@ class SourceCounters:
     crc_failures: int = 0      # frames whose CRC failed (still handed over, crc_ok=False)
     rejected: Counter[str] = field(default_factory=Counter)  # input that never became a frame
     bytes_discarded: int = 0   # garbage skipped while resynchronising
-    reconnects: int = 0        # times a device vanished and came back
+    disconnects: int = 0       # times a device vanished (unplugged, port gone)
+    reconnects: int = 0        # times it came back and was configured again
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +90,7 @@ class SourceCounters:
             "crc_failures": self.crc_failures,
             "rejected": dict(self.rejected),
             "bytes_discarded": self.bytes_discarded,
+            "disconnects": self.disconnects,
             "reconnects": self.reconnects,
         }
 
@@ -180,13 +182,16 @@ class Source(ABC):
 
     def make_frame(self, data: bytes, *, link_mode: str | None = None, rssi_dbm: float | None = None,
                    received_at: datetime | None = None, crc_ok: bool | None = None,
-                   frame_format: str | None = None, **extra: Any) -> Frame | None:
+                   frame_format: str | None = None, crcs: bool | None = None,
+                   **extra: Any) -> Frame | None:
         """Turn bytes that start at L into a Frame, stripping DLL CRCs if they are there.
 
         `crc_ok` states what the receiver already knows (a stick that checked and stripped the CRCs
         says True; a log line flagged "CRC failed" says False). When the bytes still carry CRCs the
         check here decides. Bytes with a CRC failure are still framed (positionally stripped, crc_ok
         False) so nothing is lost; bytes whose length fits no format are rejected ("LENGTH").
+        `crcs=True`: the receiver passes the DLL CRCs on (CUL), so CRC-free-looking bytes are a format-B
+        frame whose CRC failed, not a stripped telegram.
         """
         link_mode = link_mode.upper() if link_mode else None
         try:
@@ -200,6 +205,10 @@ class Source(ABC):
         else:
             if fmt != "none":
                 crc_ok = True  # the CRCs were there and checked out here
+            elif crcs and len(data) >= 12:
+                body = bytes(data[:-2]) if len(data) <= 128 else bytes(data[:126]) + bytes(data[128:-2])
+                telegram = bytes([len(body) - 1]) + body[1:]
+                fmt, crc_ok = "B", False
         return Frame(telegram=telegram, received_at=received_at or self.now(), source=self.name,
                      link_mode=link_mode, frame_format=frame_format or (fmt if fmt != "none" else None),
                      rssi_dbm=rssi_dbm, crc_ok=crc_ok, **extra)
