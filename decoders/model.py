@@ -80,6 +80,9 @@ class Reading:
     subunit: int = 0
     function: str = "instantaneous"  # instantaneous | maximum | minimum | error
     dif_vif: str = ""              # the record header as hex, for drivers and debugging
+    vif: int = -1                  # primary VIF code without the extension bit; 0xFDxx / 0xFBxx for tables
+    vifes: tuple[str, ...] = ()    # combinable VIFE meanings, e.g. ("backward",), ("error",), ("start_date",)
+    raw: bytes = b""               # the record's data bytes as sent (drivers reinterpret, nothing is lost)
 
 
 @dataclass(slots=True)
@@ -99,6 +102,14 @@ class Decoded:
     media: str = ""
     tpl_identity: Identity | None = None    # the meter behind a radio converter (long TPL header)
     notes: tuple[str, ...] = ()
+    decryption: str = "plain"               # plain | decrypted | already_decrypted | descrambled
+    frame_format: str = "none"              # A | B | none (CRC-free) | mbus (wired long frame)
+    message_counter: int | None = None      # AFL (mode 7) message counter
+    mac_verified: bool | None = None        # AFL MAC checked with the key (None: no MAC or no key)
+    cfg: int | None = None                  # TPL configuration word
+    compact: bool = False                   # compact frame decoded with a known format
+    mfct_data: bytes = b""                  # manufacturer data after a 0x0F/0x1F DIF, raw
+    meter_type: str = ""                    # driver's meter type ("WaterMeter", ...)
 
     ok = True
 

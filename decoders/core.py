@@ -1,0 +1,399 @@
+"""bytes -> Telegram: link layer, then the CI chain (ELL, AFL, TPL) by dispatch table, with the standard
+security modes. Pure and synchronous; every structural problem is a `Fail` with a typed reason.
+
+Byte layouts are declared in decoders/formats.py (construct); this module reads the same fields with
+slicing and int.from_bytes for speed, and tests/decoders/test_formats.py checks both agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from decoders import security as sec
+from decoders.crc import FrameError, crc16_en13757, normalise
+from decoders.model import Identity, Reject
+from decoders.tables import MANUFACTURERS
+from decoders.telegram import Telegram
+
+
+class Fail(Exception):
+    __slots__ = ("reason", "detail")
+
+    def __init__(self, reason: Reject, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+
+
+_IDENT_CACHE: dict[bytes, Identity] = {}
+
+
+def identity_from(m_le: bytes, a: bytes) -> Identity:
+    """M (2 bytes LE) + A (id 4 LE BCD, version, type) -> Identity, interned (meters repeat)."""
+    k = m_le + a
+    ident = _IDENT_CACHE.get(k)
+    if ident is None:
+        if len(_IDENT_CACHE) > 200_000:
+            _IDENT_CACHE.clear()
+        ident = Identity(MANUFACTURERS[(m_le[0] | m_le[1] << 8) & 0x7FFF], a[3::-1].hex().upper(), a[4], a[5])
+        _IDENT_CACHE[k] = ident
+    return ident
+
+
+# --- link layer ------------------------------------------------------------------------------------
+
+def link_layer(raw: bytes) -> Telegram:
+    """Raw bytes (wM-Bus with or without DLL CRCs, or a wired long frame) -> Telegram at the first CI."""
+    n = len(raw)
+    if n >= 6 and raw[0] == 0x68 and raw[3] == 0x68 and raw[1] == raw[2]:
+        ln = raw[1]
+        if n < ln + 6:
+            raise Fail(Reject.LENGTH, f"wired long frame with L={ln} needs {ln + 6} bytes, got {n}")
+        if raw[ln + 5] != 0x16:
+            raise Fail(Reject.MALFORMED, "wired long frame does not end with 16")
+        if sum(raw[4:4 + ln]) & 0xFF != raw[4 + ln]:
+            raise Fail(Reject.CHECKSUM, "wired long frame checksum does not match")
+        if ln < 3:
+            raise Fail(Reject.LENGTH, "wired long frame too short for C, A and CI")
+        tg = Telegram(raw, raw[:4 + ln], "mbus")
+        tg.c_field = raw[4]
+        tg.ci_pos = 6
+        return tg
+    if n < 11:
+        raise Fail(Reject.LENGTH, f"{n} bytes are shorter than a link layer and CI")
+    if raw[0] == n - 1:
+        data, fmt = raw, "none"
+    else:
+        try:
+            data, fmt = normalise(raw)
+        except FrameError as e:
+            if e.reason == "LENGTH" and n > raw[0] + 1 and raw[0] >= 10:
+                # L too small for the bytes handed over: keep every byte (peer programs do) and say so
+                tg = Telegram(raw, raw, "none")
+                tg.notes.append(f"L={raw[0]} but {n} bytes: decoded all bytes")
+                _dll(tg)
+                return tg
+            raise Fail(Reject.CRC if e.reason == "CRC" else Reject.LENGTH, e.detail) from None
+    tg = Telegram(raw, data, fmt)
+    if len(data) < 11:
+        raise Fail(Reject.LENGTH, "telegram shorter than a link layer and CI")
+    _dll(tg)
+    return tg
+
+
+def _dll(tg: Telegram) -> None:
+    d = tg.data
+    tg.c_field = d[1]
+    tg.identity = identity_from(d[2:4], d[4:10])
+    tg.ci_pos = 10
+
+
+# --- layers by CI ----------------------------------------------------------------------------------
+# A layer handler takes (tg, pos of its CI) and returns the position of the next CI, or -1 when it was
+# the application layer (tg.payload set).
+
+Handler = Callable[[Telegram, int], int]
+
+
+def _need(tg: Telegram, pos: int, n: int, what: str) -> None:
+    if pos + n > len(tg.data):
+        raise Fail(Reject.LENGTH, f"{what} needs {n} bytes at offset {pos}, {len(tg.data) - pos} left")
+
+
+def _ell(tg: Telegram, pos: int) -> int:
+    d = tg.data
+    ci = d[pos]
+    size = {0x8C: 2, 0x8D: 8, 0x8E: 10, 0x8F: 16}.get(ci)
+    if size is None:  # 0x86 ELL V: CC ACC + length-prefixed variable part
+        _need(tg, pos, 4, "ELL V")
+        size = 3 + d[pos + 3]
+    _need(tg, pos, 1 + size, f"ELL {ci:02X}")
+    tg.ci_chain.append(f"ELL:{ci:02X}")
+    cc, acc = d[pos + 1], d[pos + 2]
+    tg.ell = {"ci": ci, "cc": cc, "acc": acc}
+    if tg.acc is None:
+        tg.acc = acc
+    sn_off = {0x8D: pos + 3, 0x8F: pos + 13}.get(ci)
+    if sn_off is None:
+        return pos + 1 + size
+    sn = d[sn_off:sn_off + 4]
+    snv = int.from_bytes(sn, "little")
+    tg.ell["sn"] = snv
+    enc = (snv >> 29) & 0x07
+    crc_off = sn_off + 4
+    body = d[crc_off:]
+    if len(body) < 2:
+        raise Fail(Reject.LENGTH, "ELL payload CRC missing")
+    plain_ok = crc16_en13757(body[2:]) == (body[0] | body[1] << 8)
+    if enc == 0:
+        if not plain_ok:
+            raise Fail(Reject.PAYLOAD_CRC, "ELL payload CRC does not match")
+        return crc_off + 2
+    if enc != 1:
+        raise Fail(Reject.UNSUPPORTED_SECURITY, f"ELL encryption {enc} not supported")
+    tg.security = "ell_ctr"
+    keys = _candidate_keys(tg)
+    for key in keys:
+        block = sec.ell_counter_block(d[2:4], d[4:10], cc, sn)
+        pt = sec.ctr_xor(key, block, body)
+        if crc16_en13757(pt[2:]) == (pt[0] | pt[1] << 8):
+            tg.data = d[:crc_off] + pt
+            tg.decryption = "decrypted"
+            tg._key = key
+            return crc_off + 2
+    if plain_ok:
+        tg.decryption = "already_decrypted"
+        return crc_off + 2
+    if keys:
+        raise Fail(Reject.PAYLOAD_CRC, "ELL payload CRC fails after decryption: wrong key or corrupt data")
+    raise Fail(Reject.NO_KEY, "ELL AES-CTR encrypted and no key configured for this meter")
+
+
+_AFL_MAC_LEN = {3: 4, 4: 4, 5: 8, 6: 12, 7: 16, 8: 12}
+
+
+def _afl(tg: Telegram, pos: int) -> int:
+    d = tg.data
+    _need(tg, pos, 4, "AFL")
+    afll = d[pos + 1]
+    end = pos + 2 + afll
+    _need(tg, pos, 2 + afll, "AFL")
+    tg.ci_chain.append("AFL:90")
+    fcl = d[pos + 2] | d[pos + 3] << 8
+    if fcl & 0x4000:
+        raise Fail(Reject.UNSUPPORTED_SECURITY, "fragmented AFL messages are not supported")
+    i = pos + 4
+    afl: dict[str, int] = {"fcl": fcl}
+    mcl = None
+    if fcl & 0x2000:
+        mcl = d[i]
+        afl["mcl"] = mcl
+        i += 1
+    if fcl & 0x0200:
+        afl["ki"] = d[i] | d[i + 1] << 8
+        i += 2
+    if fcl & 0x0800:
+        afl["mcr_off"] = i
+        tg.message_counter = int.from_bytes(d[i:i + 4], "little")
+        i += 4
+    if fcl & 0x0400:
+        at = (mcl or 0) & 0x0F
+        mac_len = _AFL_MAC_LEN.get(at)
+        if mac_len is None:
+            raise Fail(Reject.UNSUPPORTED_SECURITY, f"AFL authentication type {at} not supported")
+        afl["mac_off"] = i
+        afl["mac_len"] = mac_len
+        i += mac_len
+    if fcl & 0x1000:
+        afl["ml_off"] = i
+        i += 2
+    if i > end:
+        raise Fail(Reject.MALFORMED, "AFL fields run past its length")
+    tg.afl = afl
+    return end
+
+
+def _tpl_header(tg: Telegram, pos: int, kind: str) -> int:
+    """Parse ACC STS CFG (and the long header's address); return the payload start."""
+    d = tg.data
+    if kind == "none":
+        return pos + 1
+    if kind == "long":
+        _need(tg, pos, 13, "long TPL header")
+        tg.tpl_identity = identity_from(d[pos + 5:pos + 7], d[pos + 1:pos + 5] + d[pos + 7:pos + 9])
+        p = pos + 9
+    else:
+        _need(tg, pos, 5, "short TPL header")
+        p = pos + 1
+    tg.acc = d[p]
+    tg.sts = d[p + 1]
+    cfg = d[p + 2] | d[p + 3] << 8
+    tg.cfg = cfg
+    mode = (cfg >> 8) & 0x1F
+    tg.security_mode = mode
+    p += 4
+    if mode == 7:
+        _need(tg, p, 1, "CFG extension")
+        tg.cfg_ext = d[p]
+        p += 1
+    return p
+
+
+def _candidate_keys(tg: Telegram) -> tuple[bytes, ...]:
+    k = tg.key()
+    if k is not None:
+        return (k,)
+    drv = tg.driver
+    return drv.default_keys if drv is not None else ()
+
+
+def _mode5(tg: Telegram, pos: int, start: int) -> None:
+    d = tg.data
+    payload = d[start:]
+    nblocks = (tg.cfg >> 4) & 0x0F
+    enc_len = 16 * nblocks
+    tg.security = "mode5"
+    if enc_len > len(payload):
+        raise Fail(Reject.DECRYPT_FAILED, f"CFG declares {nblocks} encrypted blocks, only {len(payload)} bytes")
+    keys = _candidate_keys(tg)
+    if keys:
+        if tg.tpl_identity is not None:
+            m, a = d[pos + 5:pos + 7], d[pos + 1:pos + 5] + d[pos + 7:pos + 9]
+        elif tg.frame_format == "mbus":
+            raise Fail(Reject.UNSUPPORTED_SECURITY, "mode 5 without an address to build the IV")
+        else:
+            m, a = d[2:4], d[4:10]
+        ct = payload[:enc_len]
+        for key in keys:
+            pt = sec.cbc_decrypt(key, sec.mode5_iv(m, a, tg.acc), ct)
+            if pt[:2] == b"\x2f\x2f":
+                tg.payload = pt + payload[enc_len:]
+                tg.decryption = "decrypted"
+                tg._key = key
+                return
+    if payload[:2] == b"\x2f\x2f":
+        tg.payload = payload
+        tg.decryption = "already_decrypted"
+        return
+    if keys:
+        raise Fail(Reject.WRONG_KEY, "mode 5: decrypted data does not start with 2F2F")
+    raise Fail(Reject.NO_KEY, "mode 5 encrypted and no key configured for this meter")
+
+
+def _mode7(tg: Telegram, pos: int, start: int) -> None:
+    d = tg.data
+    payload = d[start:]
+    nblocks = (tg.cfg >> 4) & 0x0F
+    enc_len = 16 * nblocks
+    tg.security = "mode7"
+    if enc_len > len(payload):
+        raise Fail(Reject.DECRYPT_FAILED, f"CFG declares {nblocks} encrypted blocks, only {len(payload)} bytes")
+    kdf = ((tg.cfg_ext or 0) >> 4) & 0x03
+    keys = _candidate_keys(tg)
+    afl = tg.afl
+    if keys:
+        if kdf != 1:
+            raise Fail(Reject.UNSUPPORTED_SECURITY, f"mode 7 key derivation {kdf} not supported")
+        if "mcr_off" not in afl:
+            raise Fail(Reject.DECRYPT_FAILED, "mode 7 needs the AFL message counter")
+        mcr = d[afl["mcr_off"]:afl["mcr_off"] + 4]
+        meter_id = d[pos + 1:pos + 5] if tg.tpl_identity is not None else d[4:8]
+        mac_ok_any = False
+        for key in keys:
+            kenc, kmac = sec.mode7_keys(key, mcr, meter_id)
+            if "mac_off" in afl:
+                mac_in = bytes((afl["mcl"],)) + mcr
+                if "ml_off" in afl:
+                    mac_in += d[afl["ml_off"]:afl["ml_off"] + 2]
+                mac_in += d[pos:]
+                mac = d[afl["mac_off"]:afl["mac_off"] + afl["mac_len"]]
+                if sec.cmac(kmac, mac_in)[:afl["mac_len"]] != mac:
+                    continue
+                mac_ok_any = True
+            pt = sec.cbc_decrypt(kenc, bytes(16), payload[:enc_len])
+            if pt[:2] == b"\x2f\x2f":
+                tg.payload = pt + payload[enc_len:]
+                tg.decryption = "decrypted"
+                tg.mac_verified = True if "mac_off" in afl else None
+                tg._key = key
+                return
+        if payload[:2] == b"\x2f\x2f":
+            tg.payload = payload
+            tg.decryption = "already_decrypted"
+            tg.notes.append("mode 7 payload already plain: MAC not verifiable")
+            return
+        if "mac_off" in afl and not mac_ok_any:
+            raise Fail(Reject.MAC_MISMATCH, "AFL MAC does not verify: wrong key or tampered telegram")
+        raise Fail(Reject.WRONG_KEY, "mode 7: decrypted data does not start with 2F2F")
+    if payload[:2] == b"\x2f\x2f":
+        tg.payload = payload
+        tg.decryption = "already_decrypted"
+        return
+    raise Fail(Reject.NO_KEY, "mode 7 encrypted and no key configured for this meter")
+
+
+def _tpl(tg: Telegram, pos: int) -> int:
+    ci = tg.data[pos]
+    kind = _TPL_KIND[ci]
+    tg.ci_chain.append(f"TPL:{ci:02X}")
+    tg.ci = ci
+    tg.tpl_offset = pos
+    start = _tpl_header(tg, pos, kind)
+    tg.payload_offset = start
+    if ci in (0x79, 0x7B, 0x73):
+        tg.compact = True
+    mode = tg.security_mode
+    if mode == 0:
+        tg.payload = tg.data[start:]
+    elif mode == 5:
+        _mode5(tg, pos, start)
+    elif mode == 7:
+        _mode7(tg, pos, start)
+    elif mode >= 16:
+        tg.security = f"mfct_{mode}"
+        tg.decryption = "pending"
+        tg.payload = tg.data[start:]
+    else:
+        raise Fail(Reject.UNSUPPORTED_SECURITY, f"TPL security mode {mode} not supported")
+    return -1
+
+
+def _mfct(tg: Telegram, pos: int) -> int:
+    ci = tg.data[pos]
+    tg.ci_chain.append(f"TPL:{ci:02X}")
+    tg.ci = ci
+    tg.tpl_offset = pos
+    tg.payload_offset = pos + 1
+    tg.payload = tg.data[pos + 1:]
+    tg.security = "mfct"
+    tg.decryption = "pending"
+    return -1
+
+
+def _format_frame(tg: Telegram, pos: int) -> int:
+    ci = tg.data[pos]
+    tg.ci_chain.append(f"TPL:{ci:02X}")
+    tg.ci = ci
+    tg.tpl_offset = pos
+    start = _tpl_header(tg, pos, {0x69: "none", 0x6A: "short", 0x6B: "long"}[ci])
+    tg.payload_offset = start
+    tg.payload = b""
+    tg.notes.append("format frame: DIF/VIF list only")
+    if tg.security_mode not in (0,):
+        raise Fail(Reject.UNSUPPORTED_SECURITY, "encrypted format frame")
+    return -1
+
+
+_TPL_KIND = {0x78: "none", 0x79: "none", 0x7A: "short", 0x7B: "short", 0x72: "long", 0x73: "long"}
+
+LAYERS: dict[int, Handler] = {
+    0x8C: _ell, 0x8D: _ell, 0x8E: _ell, 0x8F: _ell, 0x86: _ell,
+    0x90: _afl,
+    **{ci: _tpl for ci in _TPL_KIND},
+    0x69: _format_frame, 0x6A: _format_frame, 0x6B: _format_frame,
+    **{ci: _mfct for ci in range(0xA0, 0xB8)},
+}
+
+
+def walk_layers(tg: Telegram) -> None:
+    pos = tg.ci_pos
+    layers = LAYERS
+    for _ in range(8):
+        if pos >= len(tg.data):
+            raise Fail(Reject.LENGTH, f"telegram ends where a CI is expected (offset {pos})")
+        ci = tg.data[pos]
+        handler = layers.get(ci)
+        if handler is None:
+            tg.ci_chain.append(f"?:{ci:02X}")
+            raise Fail(Reject.UNKNOWN_CI, f"CI {ci:02X} at offset {pos} has no layer decoder")
+        pos = handler(tg, pos)
+        if pos < 0:
+            if tg.afl and tg.security != "mode7":
+                _check_afl_mac_plain(tg)
+            return
+    raise Fail(Reject.MALFORMED, "too many layers")
+
+
+def _check_afl_mac_plain(tg: Telegram) -> None:
+    """An AFL MAC on a telegram without mode 7: nothing to derive a MAC key from here; note it."""
+    if "mac_off" in tg.afl:
+        tg.notes.append("AFL MAC present without mode 7: not verified")

@@ -1,0 +1,354 @@
+"""The application layer: DIF/DIFE/VIF/VIFE data records (EN 13757-3), as one table-driven loop.
+
+`parse_records(data, start, end)` returns (readings, mfct_tail, more_follows, header_bytes) or raises
+`RecordError` with a typed reason. Compact frames (CI 0x79/0x7B/0x73) are rebuilt from a known format
+(DIF/VIF header list) and go through the same loop. The construct declaration of a record
+(decoders/formats.py: `DataRecord`) documents the layout and is checked against this loop by a
+differential test.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import struct
+
+from decoders.crc import crc16_en13757
+from decoders.model import Reading, Reject, Rejection
+from decoders.vif import COMBINABLE, EXTENDED, PRIMARY, UNKNOWN
+
+# DIF data field code -> data length; 0x0D (LVAR) and 0x0F (special) are handled apart.
+DATA_LEN = (0, 1, 2, 3, 4, 4, 6, 8, 0, 1, 2, 3, 4, -1, 6, -2)
+# coding: 0 none, 1 integer, 2 real, 3 BCD
+CODING = (0, 1, 1, 1, 1, 2, 1, 1, 0, 3, 3, 3, 3, 4, 3, 0)
+FUNCTIONS = ("instantaneous", "maximum", "minimum", "error")
+_FLOAT = struct.Struct("<f")
+_UNSIGNED_KINDS = frozenset({"id", "raw", "date", "datetime"})
+
+
+class RecordError(Exception):
+    __slots__ = ("reason", "detail")
+
+    def __init__(self, reason: Reject, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+
+
+def bcd_value(raw: bytes) -> int | None:
+    """Little-endian BCD -> int. Top nibble 0xF means negative; any other non-decimal digit: None."""
+    h = raw[::-1].hex()
+    if h.isdigit():
+        return int(h)
+    if h[0] == "f" and (len(h) == 1 or h[1:].isdigit()):
+        return -int(h[1:]) if len(h) > 1 else 0
+    return None
+
+
+def date_g(raw: bytes) -> _dt.date | None:
+    """Type G: day bits 0-4, month bits 8-11, year bits 5-7 + 12-15 (years since 2000)."""
+    b0, b1 = raw[0], raw[1]
+    day = b0 & 0x1F
+    month = b1 & 0x0F
+    year = 2000 + (((b0 & 0xE0) >> 5) | ((b1 & 0xF0) >> 1))
+    try:
+        return _dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def datetime_f(raw: bytes) -> _dt.datetime | None:
+    """Type F: minute, hour, day/month/year as type G; bit 7 of the minute byte flags invalid."""
+    b0, b1, b2, b3 = raw[0], raw[1], raw[2], raw[3]
+    if b0 & 0x80:
+        return None
+    year = 2000 + (((b2 & 0xE0) >> 5) | ((b3 & 0xF0) >> 1))
+    try:
+        return _dt.datetime(year, b3 & 0x0F, b2 & 0x1F, b1 & 0x1F, b0 & 0x3F)
+    except ValueError:
+        return None
+
+
+def datetime_i(raw: bytes) -> _dt.datetime | None:
+    """Type I: second, minute (bit 7 invalid), hour, day/month/year as type G, week."""
+    b0, b1, b2, b3, b4 = raw[0], raw[1], raw[2], raw[3], raw[4]
+    if b1 & 0x80:
+        return None
+    year = 2000 + (((b3 & 0xE0) >> 5) | ((b4 & 0xF0) >> 1))
+    try:
+        return _dt.datetime(year, b4 & 0x0F, b3 & 0x1F, b2 & 0x1F, b1 & 0x3F, b0 & 0x3F)
+    except ValueError:
+        return None
+
+
+def time_j(raw: bytes) -> _dt.time | None:
+    """Type J: second, minute, hour."""
+    try:
+        return _dt.time(raw[2] & 0x1F, raw[1] & 0x3F, raw[0] & 0x3F)
+    except ValueError:
+        return None
+
+
+def _lvar(data: bytes, i: int, end: int) -> tuple[object, bytes, int, str]:
+    """LVAR data at data[i] (the length byte) -> (value, raw, next index, kind)."""
+    lv = data[i]
+    i += 1
+    if lv < 0xC0:
+        n, kind = lv, "text"
+    elif lv <= 0xC9:
+        n, kind = lv - 0xC0, "bcd+"
+    elif 0xD0 <= lv <= 0xD9:
+        n, kind = lv - 0xD0, "bcd-"
+    elif 0xE0 <= lv <= 0xEF:
+        n, kind = lv - 0xE0, "bin"
+    elif 0xF0 <= lv <= 0xF4:
+        n, kind = 4 * (lv - 0xEC), "bin"
+    elif lv == 0xF5:
+        n, kind = 48, "bin"
+    elif lv == 0xF6:
+        n, kind = 64, "bin"
+    else:
+        raise RecordError(Reject.BAD_RECORD, f"reserved LVAR {lv:02X} at offset {i - 1}")
+    if i + n > end:
+        raise RecordError(Reject.TRUNCATED_RECORD, f"LVAR of {n} bytes at offset {i} runs past the end")
+    raw = data[i:i + n]
+    if kind == "text":
+        value: object = raw[::-1].decode("latin-1")
+    elif kind == "bin":
+        value = raw
+    else:
+        v = bcd_value(raw) if raw else 0
+        value = -v if (v is not None and kind == "bcd-") else v
+    return value, raw, i + n, kind
+
+
+def parse_records(data: bytes, start: int, end: int, want_headers: bool = False
+                  ) -> tuple[list[Reading], bytes, bool, bytes]:
+    """Data records in data[start:end] -> (readings, manufacturer tail, 0x1F seen, header bytes)."""
+    readings: list[Reading] = []
+    append = readings.append
+    headers = bytearray() if want_headers else None
+    mfct = b""
+    more = False
+    primary = PRIMARY
+    extended = EXTENDED
+    comb = COMBINABLE
+    i = start
+    while i < end:
+        hdr = i
+        dif = data[i]
+        i += 1
+        code = dif & 0x0F
+        if code == 0x0F:
+            if dif == 0x2F:        # idle filler
+                continue
+            if dif == 0x0F or dif == 0x1F:
+                mfct = data[i:end]
+                more = dif == 0x1F
+                if headers is not None:
+                    headers.append(dif)
+                break
+            if dif == 0x7F:        # global readout request: no VIF, no data
+                continue
+            raise RecordError(Reject.BAD_RECORD, f"reserved DIF {dif:02X} at offset {hdr}")
+        storage = (dif >> 6) & 1
+        tariff = 0
+        subunit = 0
+        if dif & 0x80:
+            n = 0
+            while True:
+                if i >= end:
+                    raise RecordError(Reject.TRUNCATED_RECORD, f"DIFE chain at offset {hdr} runs past the end")
+                dife = data[i]
+                i += 1
+                storage |= (dife & 0x0F) << (1 + 4 * n)
+                tariff |= ((dife >> 4) & 0x03) << (2 * n)
+                subunit |= ((dife >> 6) & 0x01) << n
+                n += 1
+                if not dife & 0x80:
+                    break
+                if n >= 10:
+                    raise RecordError(Reject.BAD_RECORD, f"more than 10 DIFEs at offset {hdr}")
+        if i >= end:
+            raise RecordError(Reject.TRUNCATED_RECORD, f"record at offset {hdr} has no VIF")
+        vif = data[i]
+        i += 1
+        vifes: tuple[str, ...] = ()
+        factor_extra = 1.0
+        text_unit = None
+        if vif == 0xFD or vif == 0xFB:
+            if i >= end:
+                raise RecordError(Reject.TRUNCATED_RECORD, f"VIF {vif:02X} at offset {hdr} needs a VIFE")
+            e = data[i]
+            i += 1
+            key = (vif << 8) | (e & 0x7F)
+            info = extended.get(key, UNKNOWN)
+            ext = e & 0x80
+        else:
+            key = vif & 0x7F
+            info = primary[key]
+            ext = vif & 0x80
+        if ext:
+            names = []
+            mfct_vife = key == 0x7F
+            n = 0
+            while True:
+                if i >= end:
+                    raise RecordError(Reject.TRUNCATED_RECORD, f"VIFE chain at offset {hdr} runs past the end")
+                e = data[i]
+                i += 1
+                n += 1
+                if n > 10:
+                    raise RecordError(Reject.BAD_RECORD, f"more than 10 VIFEs at offset {hdr}")
+                if mfct_vife:
+                    names.append(f"mfct_{e & 0x7F:02x}")
+                else:
+                    name, f = comb[e & 0x7F]
+                    names.append(name)
+                    if f != 1.0:
+                        factor_extra *= f
+                    if name == "manufacturer_specific":
+                        mfct_vife = True
+                if not e & 0x80:
+                    break
+            vifes = tuple(names)
+        if key == 0x7C:            # plain-text unit: length + ASCII (reversed) before the data
+            if i >= end:
+                raise RecordError(Reject.TRUNCATED_RECORD, f"plain-text VIF at offset {hdr} runs past the end")
+            tl = data[i]
+            if i + 1 + tl > end:
+                raise RecordError(Reject.TRUNCATED_RECORD, f"plain-text unit at offset {hdr} runs past the end")
+            text_unit = data[i + 1:i + 1 + tl][::-1].decode("latin-1")
+            i += 1 + tl
+        header_end = i
+        coding = CODING[code]
+        kind = info[3]
+        if code == 0x0D:
+            if i >= end:
+                raise RecordError(Reject.TRUNCATED_RECORD, f"LVAR record at offset {hdr} has no length")
+            value, raw, i, lkind = _lvar(data, i, end)
+            if lkind[0] == "b" and lkind != "bin" and value is not None and kind == "num":
+                value = value * info[2] * factor_extra
+        else:
+            dlen = DATA_LEN[code]
+            if i + dlen > end:
+                raise RecordError(Reject.TRUNCATED_RECORD,
+                                  f"record at offset {hdr} needs {dlen} data bytes, {end - i} left")
+            raw = data[i:i + dlen]
+            i += dlen
+            if coding == 1:
+                if kind == "date" and dlen == 2:
+                    value = date_g(raw)
+                elif kind == "datetime" and dlen == 4:
+                    value = datetime_f(raw)
+                elif kind == "datetime" and dlen == 6:
+                    value = datetime_i(raw)
+                elif kind == "datetime" and dlen == 3:
+                    value = time_j(raw)
+                else:
+                    value = int.from_bytes(raw, "little", signed=kind not in _UNSIGNED_KINDS)
+                    if kind == "num":
+                        f = info[2] * factor_extra
+                        if f != 1.0:
+                            value = value * f
+            elif coding == 3:
+                value = bcd_value(raw)
+                if value is not None and kind == "num":
+                    f = info[2] * factor_extra
+                    if f != 1.0:
+                        value = value * f
+            elif coding == 2:
+                value = _FLOAT.unpack(raw)[0]
+                if kind == "num":
+                    value = value * info[2] * factor_extra
+            else:
+                value = None
+        header_hex = data[hdr:header_end].hex().upper()
+        if headers is not None:
+            headers += data[hdr:header_end]
+        append(Reading(info[0], value, text_unit if text_unit is not None else info[1], storage, tariff,
+                       subunit, FUNCTIONS[(dif >> 4) & 3], header_hex, key, vifes, raw))
+    return readings, mfct, more, bytes(headers) if headers is not None else b""
+
+
+def format_signature(headers: bytes) -> int:
+    """Compact-frame format signature: CRC-16/EN-13757 over the DIF/VIF header list."""
+    return crc16_en13757(headers)
+
+
+def expand_compact(headers: bytes, values: bytes) -> bytes:
+    """Rebuild full records from a format (header list) and the compact frame's data bytes."""
+    out = bytearray()
+    h = 0
+    v = 0
+    n_h = len(headers)
+    while h < n_h:
+        start = h
+        dif = headers[h]
+        h += 1
+        if dif & 0x0F == 0x0F:
+            out.append(dif)
+            if dif in (0x0F, 0x1F):
+                out += values[v:]
+                return bytes(out)
+            continue
+        while headers[h - 1] & 0x80 and h < n_h:   # DIFEs
+            h += 1
+        vif = headers[h]
+        h += 1
+        if vif in (0xFB, 0xFD):
+            h += 1
+            ext = headers[h - 1] & 0x80
+        else:
+            ext = vif & 0x80
+        while ext and h < n_h:
+            ext = headers[h] & 0x80
+            h += 1
+        out += headers[start:h]
+        code = dif & 0x0F
+        if code == 0x0D:
+            if v >= len(values):
+                raise RecordError(Reject.TRUNCATED_RECORD, "compact frame ends inside an LVAR")
+            lv = values[v]
+            n = lv if lv < 0xC0 else (lv & 0x0F)
+            out += values[v:v + 1 + n]
+            v += 1 + n
+        else:
+            n = DATA_LEN[code]
+            if v + n > len(values):
+                raise RecordError(Reject.TRUNCATED_RECORD, "compact frame shorter than its format")
+            out += values[v:v + n]
+            v += n
+    return bytes(out)
+
+
+COMPACT_CI = frozenset({0x79, 0x7B, 0x73})
+
+
+def parse_payload(tg, payload: bytes) -> Rejection | None:
+    """Standard records (or a compact frame) of `payload` into `tg.readings`; learn formats."""
+    try:
+        if tg.compact:
+            if len(payload) < 4:
+                return Rejection(Reject.LENGTH, "compact frame shorter than its signature and CRC",
+                                 tg.raw, tg.meter, tuple(tg.ci_chain))
+            sig = payload[0] | payload[1] << 8
+            tg.format_signature = sig
+            fmt = tg.state.format_for(sig) if tg.state is not None else None
+            if fmt is None:
+                fmt = tg.compact_format(sig)
+            if fmt is None:
+                return Rejection(Reject.COMPACT_FORMAT_UNKNOWN,
+                                 f"format signature {sig:04X} not learned yet", tg.raw, tg.meter,
+                                 tuple(tg.ci_chain))
+            payload = expand_compact(fmt, payload[4:])
+            readings, mfct, more, _ = parse_records(payload, 0, len(payload))
+        else:
+            learn = tg.state is not None
+            readings, mfct, more, headers = parse_records(payload, 0, len(payload), learn)
+            if learn and headers and tg.meter is not None:
+                tg.state.learn_format(tg.meter.key, format_signature(headers), headers)
+    except RecordError as e:
+        return Rejection(e.reason, e.detail, tg.raw, tg.meter, tuple(tg.ci_chain))
+    tg.readings = readings
+    tg.mfct_data = mfct
+    tg.more_records_follow = more
+    return None

@@ -1,0 +1,37 @@
+"""`DecoderState`: what one decoding process remembers between telegrams.
+
+Learned compact-frame formats (per format signature and per meter), per-driver scratch dicts for
+stateful drivers, and rejection counters. Pure memory, no I/O; one instance per process/stream.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+
+class DecoderState:
+    __slots__ = ("formats", "meter_formats", "_drivers", "rejections", "decoded")
+
+    def __init__(self) -> None:
+        self.formats: dict[int, bytes] = {}                         # signature -> DIF/VIF header bytes
+        self.meter_formats: dict[tuple[str, str, int, int], int] = {}  # meter -> last learned signature
+        self._drivers: dict[str, dict[str, Any]] = {}
+        self.rejections: Counter[str] = Counter()
+        self.decoded = 0
+
+    def learn_format(self, meter_key: tuple[str, str, int, int], signature: int, headers: bytes) -> None:
+        self.formats[signature] = headers
+        self.meter_formats[meter_key] = signature
+
+    def format_for(self, signature: int) -> bytes | None:
+        return self.formats.get(signature)
+
+    def driver_state(self, name: str) -> dict[str, Any]:
+        d = self._drivers.get(name)
+        if d is None:
+            d = self._drivers[name] = {}
+        return d
+
+    def __repr__(self) -> str:
+        return f"DecoderState({len(self.formats)} formats, {self.decoded} decoded, {sum(self.rejections.values())} rejected)"
