@@ -1,0 +1,397 @@
+"""Declarative field tables for meter-family drivers, shared by the family modules.
+
+A family module declares, per driver, a tuple of `Field`s: which records (by quantity, storage, tariff,
+subunit, function, combinable VIFEs or exact DIF/VIF header) become which output field, in which display
+unit, and how status bits become text (`Lookup`) and normalised alarms (`Alarm`). `SpecDriver` evaluates
+them. Names may carry `{storage}`, `{tariff}` or `{subunit}` (and `{storage-1}` etc.) to expand one field
+over a range of records, the way monthly histories are printed.
+
+Output follows wmbusmeters conventions: the unit is the name's suffix, numbers are rounded to 6 decimals,
+dates print as YYYY-MM-DD and datetimes as YYYY-MM-DD HH:MM (invalid but present values print their raw
+digits; all-0xFF values print null), and a `status` field joins every status lookup and, for most meters,
+the TPL status byte, sorted, or "OK".
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from decoders.drivers.base import Driver
+from decoders.model import Alarm, Reading
+from decoders.telegram import Telegram
+
+HOURS_PER_YEAR = 365.2425 * 24
+
+# Conversions from the record parser's unit to a display unit, as multipliers.
+_CONVERT: dict[tuple[str, str], float] = {
+    ("m3", "m3"): 1.0, ("m3", "l"): 1000.0,
+    ("m3/h", "m3h"): 1.0, ("m3/h", "lh"): 1000.0,
+    ("kWh", "kwh"): 1.0, ("kWh", "mwh"): 1e-3, ("kWh", "gj"): 0.0036, ("kWh", "wh"): 1000.0,
+    ("kW", "kw"): 1.0, ("kW", "w"): 1000.0,
+    ("kvarh", "kvarh"): 1.0, ("kVA", "kva"): 1.0,
+    ("C", "c"): 1.0, ("K", "c"): 1.0, ("K", "k"): 1.0,
+    ("h", "h"): 1.0, ("h", "s"): 3600.0, ("h", "min"): 60.0, ("h", "d"): 1 / 24, ("h", "y"): 1 / HOURS_PER_YEAR,
+    ("h", "month"): 12 / HOURS_PER_YEAR,
+    ("V", "v"): 1.0, ("A", "a"): 1.0, ("Hz", "hz"): 1.0, ("bar", "bar"): 1.0, ("kg", "kg"): 1.0,
+    ("%RH", "rh"): 1.0, ("", "hca"): 1.0, ("", "counter"): 1.0, ("", ""): 1.0, ("d", "d"): 1.0,
+}
+
+TPL_STATUS_NAMES: tuple[tuple[int, str], ...] = (
+    (0x04, "POWER_LOW"), (0x08, "PERMANENT_ERROR"), (0x10, "TEMPORARY_ERROR"),
+)
+
+
+def num(v: float | int) -> float | int:
+    """wmbusmeters prints at most 6 decimals; integral values print without a fraction."""
+    if isinstance(v, bool):
+        return int(v)
+    r = round(float(v), 6)
+    if r == int(r) and abs(r) < 1e15:
+        return int(r)
+    return r
+
+
+def date_text(raw: bytes) -> str | None:
+    """A type G date as printed even when it is not a valid calendar date (e.g. 2000-00-00)."""
+    if len(raw) < 2 or raw[:2] == b"\xff\xff":
+        return None
+    b0, b1 = raw[0], raw[1]
+    year = 2000 + (((b0 & 0xE0) >> 5) | ((b1 & 0xF0) >> 1))
+    return f"{year:04d}-{b1 & 0x0F:02d}-{b0 & 0x1F:02d}"
+
+
+def datetime_text(raw: bytes) -> str | None:
+    if len(raw) == 4:
+        if raw == b"\xff\xff\xff\xff":
+            return None
+        b0, b1, b2, b3 = raw
+        year = 2000 + (((b2 & 0xE0) >> 5) | ((b3 & 0xF0) >> 1))
+        return f"{year:04d}-{b3 & 0x0F:02d}-{b2 & 0x1F:02d} {b1 & 0x1F:02d}:{b0 & 0x3F:02d}"
+    if len(raw) == 6:
+        if raw[:5] == b"\xff" * 5:
+            return None
+        _s, b1, b2, b3, b4 = raw[0], raw[1], raw[2], raw[3], raw[4]
+        year = 2000 + (((b3 & 0xE0) >> 5) | ((b4 & 0xF0) >> 1))
+        return f"{year:04d}-{b4 & 0x0F:02d}-{b3 & 0x1F:02d} {b2 & 0x1F:02d}:{b1 & 0x3F:02d}"
+    if len(raw) == 2:
+        d = date_text(raw)
+        return None if d is None else d + " 00:00"
+    return None
+
+
+def raw_uint(r: Reading) -> int | None:
+    """The record's data as an unsigned number (BCD read as decimal digits)."""
+    code = int(r.dif_vif[:2], 16) & 0x0F if r.dif_vif else 0
+    if code in (0x09, 0x0A, 0x0B, 0x0C, 0x0E):
+        h = r.raw[::-1].hex()
+        return int(h) if h.isdigit() else None
+    if code == 0x05:
+        return None
+    return int.from_bytes(r.raw, "little") if r.raw else None
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Bits (or an index) of a status value -> text, and optionally -> normalised alarms.
+
+    `bits`: (mask or value, name[, Alarm]) tested as "all bits set". `mask` limits which bits are looked
+    at; set bits inside the mask that no entry names print as `<unknown>_<HEX>`. `index` entries are
+    compared for equality after masking instead (`kind="index"`).
+    """
+
+    bits: tuple[tuple[Any, ...], ...] = ()
+    mask: int = 0xFFFFFFFF
+    default: str = "OK"
+    unknown: str = "UNKNOWN"
+    kind: str = "bits"     # bits | index
+    hex_width: int = 0     # digits of the unknown suffix (0: as short as possible)
+
+    def text(self, value: int) -> str:
+        v = value & self.mask
+        words: list[str] = []
+        if self.kind == "index":
+            for ent in self.bits:
+                if ent[0] == v:
+                    return ent[1]
+            if v == 0:
+                return self.default
+            return f"{self.unknown}_{v:0{self.hex_width}X}"
+        rest = v
+        for ent in self.bits:
+            bit, name = ent[0], ent[1]
+            if bit and (v & bit) == bit:
+                words.append(name)
+                rest &= ~bit
+        if rest:
+            words.append(f"{self.unknown}_{rest:0{self.hex_width}X}")
+        return " ".join(words) if words else self.default
+
+    def alarms(self, value: int) -> set[Alarm]:
+        v = value & self.mask
+        out: set[Alarm] = set()
+        for ent in self.bits:
+            if len(ent) > 2 and ent[2] is not None:
+                hit = (ent[0] == v) if self.kind == "index" else (ent[0] and (v & ent[0]) == ent[0])
+                if hit:
+                    out.add(ent[2])
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One output field taken from the first matching record (or from each, with a name template).
+
+    unit: display unit suffix ("m3", "kwh", "c", "h", "s", "y", "date", "datetime", ...) or "" for text.
+    kind: "num" | "date" | "datetime" | "text" | "lookup" | "hex" | "int" | "version".
+    For "lookup" fields `status=True` also feeds the joint `status` field.
+    """
+
+    name: str
+    quantity: str | tuple[str, ...] | None = None
+    unit: str = ""
+    kind: str = "num"
+    storage: int | range | None = 0
+    tariff: int | range | None = 0
+    subunit: int | range | None = 0
+    function: str | None = "instantaneous"
+    vifes: tuple[str, ...] | None = ()   # None: any combinable VIFEs; () none; else exactly these
+    dif_vif: str | None = None
+    vif: int | range | None = None
+    scale: float = 1.0
+    lookup: Lookup | None = None
+    status: bool = False
+    fmt: Callable[[Reading], Any] | None = None
+
+    def matches(self, r: Reading) -> bool:
+        if self.dif_vif is not None:
+            return r.dif_vif == self.dif_vif
+        q = self.quantity
+        if q is not None:
+            if isinstance(q, str):
+                if r.quantity != q:
+                    return False
+            elif r.quantity not in q:
+                return False
+        if self.vif is not None and not _in(r.vif, self.vif):
+            return False
+        if self.storage is not None and not _in(r.storage, self.storage):
+            return False
+        if self.tariff is not None and not _in(r.tariff, self.tariff):
+            return False
+        if self.subunit is not None and not _in(r.subunit, self.subunit):
+            return False
+        if self.function is not None and r.function != self.function:
+            return False
+        if self.vifes is None:
+            return True
+        got = tuple(v for v in r.vifes if v != "scaled")
+        return got == self.vifes
+
+    def render(self, r: Reading) -> Any:
+        if self.fmt is not None:
+            return self.fmt(r)
+        k = self.kind
+        if k == "num":
+            v = r.value
+            if v is None or isinstance(v, (bytes, str, _dt.date, _dt.time)):
+                if isinstance(v, str):
+                    return v
+                return None
+            f = _CONVERT.get((r.unit, self.unit))
+            if f is None:
+                f = 1.0
+            return num(v * f * self.scale)
+        if k == "date":
+            if r.quantity == "datetime":
+                t = datetime_text(r.raw)
+                return None if t is None else t[:10]
+            return date_text(r.raw)
+        if k == "datetime":
+            return datetime_text(r.raw)
+        if k == "lookup":
+            v = raw_uint(r)
+            return None if v is None or self.lookup is None else self.lookup.text(v)
+        if k == "text":
+            v = r.value
+            if isinstance(v, bytes):
+                return v.hex().upper()
+            if isinstance(v, int):
+                return str(v)
+            return v
+        if k == "hex":
+            return r.raw[::-1].hex().upper()
+        if k == "int":
+            v = raw_uint(r)
+            return v
+        return r.value
+
+    def out_name(self, r: Reading) -> str:
+        n = self.name
+        if "{" in n:
+            n = (n.replace("{storage}", str(r.storage)).replace("{tariff}", str(r.tariff))
+                 .replace("{subunit}", str(r.subunit)).replace("{storage-1}", str(r.storage - 1))
+                 .replace("{subunit+1}", str(r.subunit + 1)))
+        if self.unit and self.kind in ("num", "date", "datetime"):
+            return f"{n}_{self.unit}"
+        return n
+
+
+def _in(v: int, want: int | range) -> bool:
+    return v == want if isinstance(want, int) else v in want
+
+
+def tpl_status_words(sts: int | None, mfct_bits: Mapping[int, str] | None = None) -> list[str]:
+    """The TPL status byte as wmbusmeters names its bits (bits 5-7 are the manufacturer's)."""
+    if not sts:
+        return []
+    words: list[str] = []
+    app = sts & 0x03
+    if app == 1:
+        words.append("BUSY")
+    elif app == 2:
+        words.append("ERROR")
+    elif app == 3:
+        words.append("ALARM")
+    words.extend(name for bit, name in TPL_STATUS_NAMES if sts & bit)
+    hi = sts & 0xE0
+    if hi:
+        if mfct_bits:
+            for bit, name in mfct_bits.items():
+                if hi & bit:
+                    words.append(name)
+                    hi &= ~bit
+        if hi:
+            words.append(f"UNKNOWN_{hi:02X}")
+    return words
+
+
+def join_status(words: Iterable[str]) -> str:
+    ws = sorted({w for w in words if w and w != "OK"})
+    return " ".join(ws) if ws else "OK"
+
+
+class SpecDriver(Driver):
+    """A driver whose output is its `spec` table (plus optional `extra(tg, out)` code).
+
+    `status` (class attribute): None -> no status field; "tpl" -> TPL status plus every Field with
+    status=True; "fields" -> only the Fields with status=True.
+    """
+
+    spec: ClassVar[tuple[Field, ...]] = ()
+    status: ClassVar[str | None] = None
+    status_name: ClassVar[str] = "status"
+    tpl_mfct_bits: ClassVar[Mapping[int, str] | None] = None
+    alarm_lookups: ClassVar[tuple[tuple[str, Lookup], ...]] = ()  # (field name, lookup) -> alarms
+
+    def fields(self, tg: Telegram) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        status_words: list[str] = []
+        status_seen = False
+        readings = tg.readings
+        for f in self.spec:
+            templated = "{" in f.name
+            for r in readings:
+                if not f.matches(r):
+                    continue
+                name = f.out_name(r)
+                if name in out:
+                    if templated:
+                        continue
+                    break
+                val = f.render(r)
+                out[name] = val
+                if f.status:
+                    status_seen = True
+                    if isinstance(val, str):
+                        status_words.extend(val.split())
+                if not templated:
+                    break
+        self.extra(tg, out)
+        if self.status is not None:
+            words = list(status_words)
+            extra_words = out.pop("_status_words", None)
+            if extra_words:
+                words.extend(extra_words)
+            if self.status == "tpl":
+                words.extend(tpl_status_words(tg.sts, self.tpl_mfct_bits))
+            if self.status == "tpl" or status_seen or extra_words is not None:
+                out[self.status_name] = join_status(words)
+        else:
+            out.pop("_status_words", None)
+        return out
+
+    def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
+        """Hook for values no table can express (computed fields, proprietary blocks)."""
+
+    def alarms(self, tg: Telegram) -> tuple[frozenset[Alarm], dict[str, int]]:
+        found, bits = super().alarms(tg)
+        found = set(found)
+        for dv_name, lk in self.alarm_lookups:
+            for f in self.spec:
+                if f.name != dv_name:
+                    continue
+                for r in tg.readings:
+                    if f.matches(r):
+                        v = raw_uint(r)
+                        if v is not None:
+                            found |= lk.alarms(v)
+                            bits[dv_name] = v
+                        break
+        return frozenset(found), bits
+
+
+# --- the standard library of fields (names wmbusmeters gives them) ----------------------------------
+
+def F(name: str, quantity: str | tuple[str, ...] | None, unit: str = "", **kw: Any) -> Field:
+    return Field(name, quantity, unit, **kw)
+
+
+LIB: dict[str, Field] = {
+    "total_m3": F("total", "volume", "m3"),
+    "target_m3": F("target", "volume", "m3", storage=1),
+    "target_date": F("target", ("date", "datetime"), "date", kind="date", storage=1),
+    "target_datetime": F("target", ("datetime", "date"), "datetime", kind="datetime", storage=1),
+    "meter_datetime": F("meter", ("datetime",), "datetime", kind="datetime"),
+    "meter_date": F("meter", ("date",), "date", kind="date"),
+    "device_datetime": F("device", ("datetime",), "datetime", kind="datetime"),
+    "total_backward_m3": F("total_backward", "volume", "m3", vifes=("backward",)),
+    "total_forward_m3": F("total_forward", "volume", "m3", vifes=("forward",)),
+    "flow_m3h": F("flow", "volume_flow", "m3h"),
+    "volume_flow_m3h": F("volume_flow", "volume_flow", "m3h"),
+    "max_flow_m3h": F("max_flow", "volume_flow", "m3h", function="maximum"),
+    "flow_temperature_c": F("flow_temperature", "flow_temperature", "c"),
+    "return_temperature_c": F("return_temperature", "return_temperature", "c"),
+    "external_temperature_c": F("external_temperature", "external_temperature", "c"),
+    "operating_time_h": F("operating_time", "operating_time", "h"),
+    "on_time_h": F("on_time", "on_time", "h"),
+    "actuality_duration_s": F("actuality_duration", "actuality_duration", "s"),
+    "fabrication_no": F("fabrication_no", "fabrication_no", kind="text"),
+    "customer": F("customer", "customer", kind="text"),
+    "total_energy_consumption_kwh": F("total_energy_consumption", "energy", "kwh"),
+    "target_energy_consumption_kwh": F("target_energy_consumption", "energy", "kwh", storage=1),
+    "power_kw": F("power", "power", "kw"),
+    "remaining_battery_life_y": F("remaining_battery_life", "remaining_battery", "y"),
+    "battery_y": F("battery", "remaining_battery", "y"),
+    "current_consumption_hca": F("current_consumption", "hca", "hca"),
+    "software_version": F("software_version", "software_version", kind="text"),
+    "firmware_version": F("firmware_version", "firmware_version", kind="text"),
+}
+
+
+def lib(*names: str) -> tuple[Field, ...]:
+    return tuple(LIB[n] for n in names)
+
+
+def error_flags(name: str = "status", bits: tuple[tuple[Any, ...], ...] = (), mask: int = 0xFFFF,
+                unknown: str = "ERROR_FLAGS", default: str = "OK", status: bool = True,
+                function: str | None = "instantaneous", **kw: Any) -> Field:
+    """A status text from the standard error-flags record (VIF FD17)."""
+    return Field(name, "error_flags", kind="lookup", function=function, status=status,
+                 lookup=Lookup(bits, mask, default, unknown), **kw)
+
+
+__all__ = ["F", "Field", "LIB", "Lookup", "SpecDriver", "date_text", "datetime_text", "error_flags",
+           "field", "join_status", "lib", "num", "raw_uint", "tpl_status_words"]

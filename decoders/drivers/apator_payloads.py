@@ -1,0 +1,131 @@
+"""Apator proprietary payloads, as pure functions over bytes (no driver mechanism here).
+
+* AT-WMBUS-16-2 (APA/05/06-07): standard mode-5 TPL, then after 2F2F a 0x0F manufacturer block:
+  one lead byte, 7 status bytes, then tag-length-value records (the tag fixes the length), optional
+  0xFF padding and a 2-byte checksum. Tag 0x10 holds the total volume in litres (u32 LE).
+* AT-WMBUS-08 (APT/03/03, APT/0F/0F) and 17-2 (APT/04/11): CI 0xA0, the first four payload bytes are
+  a pulse counter (u32 LE) of 1/3 litre (08) or, in the 17-2, of 1/3 of the reference decoder's unit.
+* APT-WMBUS-NA-1 (APA/14/07): CI 0xA0/0xA1, ACC and a clear frame-status byte, then one AES-128-CBC
+  block (IV = M A V T + ACC x 8) with a packed total, the meter clock, the last historic reading as
+  age and delta, and two status bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+# --- AT-WMBUS-16-2 -------------------------------------------------------------------------------
+
+# Tag -> number of value bytes after the tag. Learned from the meter's record structure; tags not
+# listed end the walk (the total, when present, normally comes before them).
+_T162_LENGTHS: dict[int, int] = {
+    0x00: 4, 0x01: 3, 0x10: 4, 0x11: 2, 0x40: 6, 0x41: 2, 0x42: 4, 0x43: 2, 0x44: 3,
+    0x8A: 9, 0x8B: 6, 0x8C: 6, 0x8E: 7,
+    0xA0: 4, 0xA1: 4, 0xA2: 1, 0xA3: 7, 0xA4: 4, 0xA5: 1, 0xA6: 3, 0xA9: 1, 0xAF: 1,
+    0xB0: 5, 0xB1: 8, 0xB2: 16, 0xB3: 8, 0xB4: 2, 0xB5: 16, 0xF0: 4,
+}
+for _t in range(0x71, 0x7D):  # history blocks: one byte, then (tag - 0x6F) quads
+    _T162_LENGTHS[_t] = 1 + 4 * (_t - 0x6F)
+for _t in (0x80, 0x81, 0x82, 0x83, 0x84, 0x86, 0x87):
+    _T162_LENGTHS[_t] = 10
+for _t in (0x85, 0x88, 0x8F):
+    _T162_LENGTHS[_t] = 11
+for _t in (0xA7, 0xA8, 0xAA, 0xAB, 0xAC, 0xAD):
+    _T162_LENGTHS[_t] = 2
+for _t in list(range(0xB6, 0xC0)) + list(range(0xC0, 0xC8)) + [0xD0, 0xD3]:
+    _T162_LENGTHS[_t] = 3
+
+
+def apator162_records(block: bytes) -> tuple[bytes, list[tuple[int, bytes]]] | None:
+    """Split a 16-2 manufacturer block (starting at its 0x0F lead byte or the byte in its place).
+
+    Returns (status 7 bytes, [(tag, value)]) or None when the block does not follow the structure.
+    """
+    if len(block) < 1 + 7 + 2:
+        return None
+    status = block[1:8]
+    pos, end = 8, len(block) - 2  # the last two bytes are a checksum
+    records: list[tuple[int, bytes]] = []
+    while pos < end:
+        tag = block[pos]
+        if tag == 0xFF:
+            if any(b != 0xFF for b in block[pos:end]):
+                return None
+            break
+        n = _T162_LENGTHS.get(tag)
+        if n is None or pos + 1 + n > end:
+            return None
+        records.append((tag, block[pos + 1:pos + 1 + n]))
+        pos += 1 + n
+    return status, records
+
+
+def apator162_total_litres(block: bytes) -> int | None:
+    parsed = apator162_records(block)
+    if parsed is None:
+        return None
+    for tag, value in parsed[1]:
+        if tag == 0x10:
+            return int.from_bytes(value, "little")
+    return None
+
+
+# --- AT-WMBUS-08 / 17-2 --------------------------------------------------------------------------
+
+def apator_counter(payload: bytes) -> int | None:
+    """The leading u32 LE pulse counter of an 08 / 17-2 payload (after CI 0xA0)."""
+    if len(payload) < 4:
+        return None
+    return int.from_bytes(payload[0:4], "little")
+
+
+# --- APT-WMBUS-NA-1 ------------------------------------------------------------------------------
+
+NA1_EPOCH = datetime(2000, 1, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Na1Reading:
+    total_m3: float
+    meter_datetime: datetime
+    historic_m3: float
+    historic_age_h: int
+    historic_datetime: datetime
+    frame_status: int
+    current_status: int
+    historic_status: int
+
+
+def na1_decrypt(frame: bytes, key: bytes) -> bytes | None:
+    """Decrypt the one AES block of an NA-1 frame (L..CI, ACC, frame status, 16 bytes ciphertext)."""
+    if len(frame) < 13 + 16 or len(key) != 16:
+        return None
+    acc = frame[11]
+    iv = frame[2:10] + bytes([acc]) * 8
+    dec = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
+    return dec.update(frame[13:29]) + dec.finalize()
+
+
+def na1_parse(frame: bytes, plain: bytes) -> Na1Reading:
+    raw = int.from_bytes(plain[1:5], "little")
+    mult = 10 ** ((raw >> 4) & 3)
+    total_l = ((raw >> 8) * 16 + (raw & 0x0F)) * mult
+    secs = int.from_bytes(plain[5:9], "little")
+    meter_dt = NA1_EPOCH + timedelta(seconds=secs)
+    age_low, age_meta = plain[9], plain[10]
+    d0, d1, d2 = plain[11], plain[12], plain[13]
+    age_h = (age_meta >> 2) * 256 + age_low
+    delta = ((d2 << 18) + (d1 << 10) + (d0 << 2) + (age_meta & 3)) * mult
+    return Na1Reading(
+        total_m3=total_l / 1000,
+        meter_datetime=meter_dt,
+        historic_m3=(total_l - delta) / 1000,
+        historic_age_h=age_h,
+        historic_datetime=meter_dt - timedelta(hours=age_h),
+        frame_status=frame[12],
+        current_status=plain[14],
+        historic_status=plain[15],
+    )
