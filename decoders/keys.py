@@ -137,6 +137,13 @@ class KeyStore:
                 return k
         return self._id.get(identity.id)
 
+    @classmethod
+    def single(cls, key: bytes | str) -> KeyStore:
+        """A store that answers one key for every meter (a per-telegram key given on the command line)."""
+        ks = _SingleKey()
+        ks._id = {"*": _parse_key(key, "key") if isinstance(key, str) else bytes(key)}
+        return ks
+
     def __len__(self) -> int:
         return len(self._full) + len(self._mid) + len(self._id)
 
@@ -150,3 +157,10 @@ class KeyStore:
 
     def __reduce__(self) -> Any:  # keep keys out of accidental pickles/dumps
         raise TypeError("KeyStore is not serialisable")
+
+
+class _SingleKey(KeyStore):
+    __slots__ = ()
+
+    def get(self, identity: Identity) -> bytes | None:
+        return self._id["*"]

@@ -26,11 +26,15 @@ _UNSIGNED_KINDS = frozenset({"id", "raw", "date", "datetime"})
 
 
 class RecordError(Exception):
-    __slots__ = ("reason", "detail")
+    """A record that cannot be read. `readings`/`mfct` hold what was parsed before it."""
+
+    __slots__ = ("reason", "detail", "readings", "offset")
 
     def __init__(self, reason: Reject, detail: str) -> None:
         self.reason = reason
         self.detail = detail
+        self.readings: list[Reading] = []
+        self.offset = -1
 
 
 def bcd_value(raw: bytes) -> int | None:
@@ -122,8 +126,24 @@ def _lvar(data: bytes, i: int, end: int) -> tuple[object, bytes, int, str]:
 
 def parse_records(data: bytes, start: int, end: int, want_headers: bool = False
                   ) -> tuple[list[Reading], bytes, bool, bytes]:
-    """Data records in data[start:end] -> (readings, manufacturer tail, 0x1F seen, header bytes)."""
+    """Data records in data[start:end] -> (readings, manufacturer tail, 0x1F seen, header bytes).
+
+    Raises RecordError; its `readings` are the records before the bad one.
+    """
     readings: list[Reading] = []
+    try:
+        return _parse(data, start, end, want_headers, readings)
+    except RecordError as e:
+        e.readings = readings
+        raise
+    except (IndexError, ValueError, struct.error) as e:  # defensive: a table gap must stay typed
+        err = RecordError(Reject.BAD_RECORD, f"malformed record ({type(e).__name__})")
+        err.readings = readings
+        raise err from None
+
+
+def _parse(data: bytes, start: int, end: int, want_headers: bool, readings: list[Reading]
+           ) -> tuple[list[Reading], bytes, bool, bytes]:
     append = readings.append
     headers = bytearray() if want_headers else None
     mfct = b""
@@ -347,7 +367,11 @@ def parse_payload(tg, payload: bytes) -> Rejection | None:
             if learn and headers and tg.meter is not None:
                 tg.state.learn_format(tg.meter.key, format_signature(headers), headers)
     except RecordError as e:
-        return Rejection(e.reason, e.detail, tg.raw, tg.meter, tuple(tg.ci_chain))
+        if not e.readings:
+            return Rejection(e.reason, e.detail, tg.raw, tg.meter, tuple(tg.ci_chain))
+        # Meters and receivers leave trailing bytes (stray CRCs, cut frames): keep what was read.
+        tg.notes.append(f"{e.reason.value}: {e.detail}; kept {len(e.readings)} records before it")
+        readings, mfct, more = e.readings, b"", False
     tg.readings = readings
     tg.mfct_data = mfct
     tg.more_records_follow = more

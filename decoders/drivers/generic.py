@@ -75,6 +75,9 @@ def standard_name(r: Reading) -> str | None:
     q = r.quantity
     if q in _PLAIN and r.storage == 0:
         return _PLAIN[q]
+    if q in ("date", "datetime") and r.function != "instantaneous":
+        name = f"{r.function}_{q}"
+        return name if r.storage == 0 else f"{name}_storage_{r.storage}"
     if q == "date":
         if r.storage == 0:
             return "meter_date"

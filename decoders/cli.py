@@ -1,0 +1,139 @@
+"""`amr decode`: telegrams in (hex args, files, `-` for stdin), one JSON line out per input line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+import click
+
+from decoders import decode as decode_telegram
+from decoders.keys import KeyError_, KeyStore
+from decoders.model import Reject, Rejection
+from decoders.output import error_dict, to_json, to_wmbusmeters
+from decoders.state import DecoderState
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _is_hex(s: str) -> bool:
+    return bool(s) and len(s) % 2 == 0 and all(c in _HEX for c in s)
+
+
+def _lines(sources: tuple[str, ...]) -> Iterator[str]:
+    for src in sources:
+        if src == "-":
+            yield from sys.stdin
+        elif _is_hex(src.strip().replace(" ", "")):
+            yield src
+        elif os.path.exists(src):
+            with open(src, encoding="utf-8", errors="replace") as f:
+                yield from f
+        else:
+            yield src  # neither hex nor a file: reported as an error line
+
+
+def _request(line: str) -> tuple[bytes | None, str | None, str | None, str]:
+    """A line -> (telegram, key hex, driver, hex text). telegram None: not understood."""
+    s = line.strip()
+    if s.startswith("{"):
+        try:
+            obj = json.loads(s)
+        except ValueError:
+            return None, None, None, s
+        if not isinstance(obj, dict):
+            return None, None, None, s
+        hx = str(obj.get("telegram") or "").replace(" ", "")
+        key = obj.get("key") or None
+        drv = obj.get("driver") or None
+        try:
+            return bytes.fromhex(hx), (str(key) if key else None), (str(drv) if drv else None), hx
+        except ValueError:
+            return None, None, None, hx
+    hx = s.replace(" ", "")
+    if hx.startswith("telegram="):   # wmbusmeters simulation lines: telegram=|HEX|+secs
+        hx = hx[len("telegram="):].split("+")[0]
+    hx = hx.replace("|", "").replace("_", "").replace("#", "")
+    if hx[:2].lower() == "0x":
+        hx = hx[2:]
+    try:
+        return bytes.fromhex(hx), None, None, hx
+    except ValueError:
+        return None, None, None, s
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, bytes):
+        return o.hex().upper()
+    return str(o)
+
+
+def run(sources: tuple[str, ...], fmt: str, keys: KeyStore | None, driver: str | None, out: TextIO) -> dict[str, int]:
+    state = DecoderState()
+    render = to_wmbusmeters if fmt == "wmbusmeters" else to_json
+    dumps = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False).encode
+    write = out.write
+    counts = {"lines": 0, "decoded": 0, "rejected": 0}
+    single: dict[str, KeyStore] = {}
+    for line in _lines(sources):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        counts["lines"] += 1
+        telegram, key_hex, line_driver, hx = _request(line)
+        if telegram is None:
+            d = error_dict(Rejection(Reject.MALFORMED, "line is neither hex nor a telegram request", b""))
+            d["telegram"] = hx[:512]
+            write(dumps(d) + "\n")
+            counts["rejected"] += 1
+            continue
+        ks = keys
+        if key_hex is not None:
+            ks = single.get(key_hex)
+            if ks is None:
+                try:
+                    ks = single[key_hex] = KeyStore.single(key_hex)
+                except KeyError_ as e:
+                    d = error_dict(Rejection(Reject.MALFORMED, str(e), telegram))
+                    write(dumps(d) + "\n")
+                    counts["rejected"] += 1
+                    continue
+        r = decode_telegram(telegram, keys=ks, state=state, driver=line_driver or driver)
+        counts["decoded" if r.ok else "rejected"] += 1
+        write(dumps(render(r)) + "\n")
+    return counts
+
+
+@click.command("decode")
+@click.argument("inputs", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(["json", "wmbusmeters"]), default="json", show_default=True,
+              help="json: the project's schema; wmbusmeters: field names as wmbusmeters prints them.")
+@click.option("--keys", "keys_path", type=click.Path(exists=True, dir_okay=False),
+              help="CSV (id,key[,manufacturer]) or TOML key file.")
+@click.option("--driver", default=None, help="Driver name to use (unknown names fall back to detection).")
+def decode_cmd(inputs: tuple[str, ...], fmt: str, keys_path: str | None, driver: str | None) -> None:
+    """Decode wM-Bus / M-Bus telegrams: hex arguments, files (one telegram per line) or - for stdin.
+
+    Each line is hex or a JSON object {"telegram": HEX, "key": HEX|null, "driver": NAME|null}. Exactly one
+    JSON object is printed per line; rejected telegrams print {"_": "error", "reason": ...} and the
+    command still exits 0.
+    """
+    keys = None
+    if keys_path:
+        try:
+            keys = KeyStore.load(keys_path)
+        except (KeyError_, OSError, UnicodeDecodeError) as e:
+            raise click.ClickException(f"cannot load keys: {e}") from None
+    if not inputs:
+        inputs = ("-",)
+    out = sys.stdout
+    try:
+        run(inputs, fmt, keys, driver, out)
+        out.flush()
+    except BrokenPipeError:
+        sys.stderr.close()
+
+
+decode = decode_cmd
