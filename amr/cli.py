@@ -13,8 +13,10 @@ import click
 
 # name -> "module:attribute" of a click command or group
 COMMANDS: dict[str, str] = {
+    "bill": "server.billing.cli:bill",
     "decode": "decoders.cli:decode",
     "demo": "amr.demo:demo",
+    "serve": "server.importer:serve",
     "synth": "collector.radio_cli:synth",
 }
 

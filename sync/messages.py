@@ -359,9 +359,8 @@ def _parse_item(it: Any, n: int, seq_from: int, seq_to: int) -> BatchItem:
     tel = fr.get("telegram")
     if not isinstance(tel, str) or len(tel) < 2 or len(tel) % 2 or not _HEX_RE.match(tel):
         raise MessageError("bad_telegram", f"item {n}: telegram is not hex")
-    if int(tel[:2], 16) != len(tel) // 2 - 1:
-        # Frames travel normalised (L == len - 1); anything else was corrupted on the way.
-        raise MessageError("bad_telegram", f"item {n}: L field does not match length")
+    # No L-field check here: a frame the decoder cannot use is still evidence; the server stores it raw
+    # with its Rejection instead of dead-lettering the whole batch for one odd frame.
     _time(fr.get("received_at"), "received_at")
     if not isinstance(fr.get("source"), str):
         raise MessageError("bad_frame", f"item {n}: source missing")

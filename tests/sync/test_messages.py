@@ -103,7 +103,7 @@ def _mut(path: str, value) -> dict:
     (_mut("items.0.seq", 9), "bad_item_seq"),
     (_mut("items.0.frame", KeyError), "bad_frame"),
     (_mut("items.0.frame.telegram", "0B44ZZ"), "bad_telegram"),
-    (_mut("items.0.frame.telegram", "0C442D2C78563412"), "bad_telegram"),
+    (_mut("items.0.frame.telegram", "0B4"), "bad_telegram"),
     (_mut("items.0.frame.received_at", "yesterday"), "bad_received_at"),
     (_mut("items.0.frame.rssi_dbm", "loud"), "bad_frame"),
     (_mut("items.0.decode", {"readings": []}), "bad_decode"),
