@@ -82,6 +82,10 @@ def datetime_text(raw: bytes) -> str | None:
     return None
 
 
+def _is_bcd(r: Reading) -> bool:
+    return bool(r.dif_vif) and (int(r.dif_vif[:2], 16) & 0x0F) in (0x09, 0x0A, 0x0B, 0x0C, 0x0E)
+
+
 def raw_uint(r: Reading) -> int | None:
     """The record's data as an unsigned number (BCD read as decimal digits)."""
     code = int(r.dif_vif[:2], 16) & 0x0F if r.dif_vif else 0
@@ -122,12 +126,13 @@ class Lookup:
         rest = v
         for ent in self.bits:
             bit, name = ent[0], ent[1]
-            if bit and (v & bit) == bit:
+            # a bit named twice is printed once: the first name consumes it
+            if bit and (rest & bit) == bit:
                 words.append(name)
                 rest &= ~bit
         if rest:
             words.append(f"{self.unknown}_{rest:0{self.hex_width}X}")
-        return " ".join(words) if words else self.default
+        return " ".join(sorted(words)) if words else self.default
 
     def alarms(self, value: int) -> set[Alarm]:
         v = value & self.mask
@@ -215,6 +220,8 @@ class Field:
             v = raw_uint(r)
             return None if v is None or self.lookup is None else self.lookup.text(v)
         if k == "text":
+            if _is_bcd(r):
+                return r.raw[::-1].hex().upper()
             v = r.value
             if isinstance(v, bytes):
                 return v.hex().upper()
@@ -248,13 +255,7 @@ def tpl_status_words(sts: int | None, mfct_bits: Mapping[int, str] | None = None
     if not sts:
         return []
     words: list[str] = []
-    app = sts & 0x03
-    if app == 1:
-        words.append("BUSY")
-    elif app == 2:
-        words.append("ERROR")
-    elif app == 3:
-        words.append("ALARM")
+    # Bits 0-1 (application busy/error/alarm) are not printed by the reference decoder.
     words.extend(name for bit, name in TPL_STATUS_NAMES if sts & bit)
     hi = sts & 0xE0
     if hi:

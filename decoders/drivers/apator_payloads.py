@@ -64,12 +64,17 @@ def apator162_records(block: bytes) -> tuple[bytes, list[tuple[int, bytes]]] | N
 
 
 def apator162_total_litres(block: bytes) -> int | None:
-    parsed = apator162_records(block)
-    if parsed is None:
-        return None
-    for tag, value in parsed[1]:
+    """The total (tag 0x10) of a 16-2 block. Records are walked only as far as needed: meters append
+    blocks whose tags are not known yet, and the total comes before them."""
+    pos = 8
+    while pos < len(block):
+        tag = block[pos]
+        n = _T162_LENGTHS.get(tag)
+        if n is None or pos + 1 + n > len(block):
+            return None
         if tag == 0x10:
-            return int.from_bytes(value, "little")
+            return int.from_bytes(block[pos + 1:pos + 5], "little")
+        pos += 1 + n
     return None
 
 
@@ -99,17 +104,17 @@ class Na1Reading:
     historic_status: int
 
 
-def na1_decrypt(frame: bytes, key: bytes) -> bytes | None:
-    """Decrypt the one AES block of an NA-1 frame (L..CI, ACC, frame status, 16 bytes ciphertext)."""
-    if len(frame) < 13 + 16 or len(key) != 16:
+def na1_decrypt(frame: bytes, key: bytes, ci_pos: int = 10) -> bytes | None:
+    """Decrypt the one AES block of an NA-1 frame (CI, ACC, frame status, 16 bytes ciphertext)."""
+    if len(frame) < ci_pos + 3 + 16 or len(key) != 16:
         return None
-    acc = frame[11]
+    acc = frame[ci_pos + 1]
     iv = frame[2:10] + bytes([acc]) * 8
     dec = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
-    return dec.update(frame[13:29]) + dec.finalize()
+    return dec.update(frame[ci_pos + 3:ci_pos + 19]) + dec.finalize()
 
 
-def na1_parse(frame: bytes, plain: bytes) -> Na1Reading:
+def na1_parse(frame: bytes, plain: bytes, ci_pos: int = 10) -> Na1Reading:
     raw = int.from_bytes(plain[1:5], "little")
     mult = 10 ** ((raw >> 4) & 3)
     total_l = ((raw >> 8) * 16 + (raw & 0x0F)) * mult
@@ -125,7 +130,7 @@ def na1_parse(frame: bytes, plain: bytes) -> Na1Reading:
         historic_m3=(total_l - delta) / 1000,
         historic_age_h=age_h,
         historic_datetime=meter_dt - timedelta(hours=age_h),
-        frame_status=frame[12],
+        frame_status=frame[ci_pos + 2],
         current_status=plain[14],
         historic_status=plain[15],
     )

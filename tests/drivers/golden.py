@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from decoders import DecoderState, KeyStore, decode
-from decoders.model import Decoded
+from decoders.model import Decoded, Rejection
+from decoders.output import to_wmbusmeters
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "fixtures" / "corpus" / "wmbus_telegrams.jsonl"
@@ -20,13 +21,9 @@ def load_cases(path: Path = CORPUS) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def wmbusmeters_view(res: Any) -> dict[str, Any]:
-    """The decode result in the reference tool's shape (without timestamp and name)."""
-    if not isinstance(res, Decoded):
-        return {"_": "error", "reason": str(res.reason), "detail": res.detail}
-    out: dict[str, Any] = {"media": res.media, "meter": res.driver or "unknown", "id": res.meter.id}
-    out.update(res.fields)
-    return out
+def wmbusmeters_view(res: Decoded | Rejection) -> dict[str, Any]:
+    """The decode result exactly as `amr decode --format wmbusmeters` prints it."""
+    return json.loads(json.dumps(to_wmbusmeters(res)))
 
 
 def run_case(case: dict[str, Any]) -> dict[str, Any]:
