@@ -16,6 +16,8 @@ COMMANDS: dict[str, str] = {
     "bill": "server.billing.cli:bill",
     "decode": "decoders.cli:decode",
     "demo": "amr.demo:demo",
+    "emulate": "collector.emulators.cli:emulate",
+    "listen": "collector.listen:listen",
     "serve": "server.importer:serve",
     "synth": "collector.radio_cli:synth",
 }

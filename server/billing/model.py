@@ -184,6 +184,7 @@ class ExceptionKind(enum.StrEnum):
     NO_MAIN_METER = "no_main_meter"
     NO_NORM = "no_norm"
     PARTIAL_SEWAGE_METER = "partial_sewage_meter"
+    BILLING_ERROR = "billing_error"          # the service point could not be billed at all (data error)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,131 @@
+"""Billing inputs from the reading store, through its Python API (`server.store.Store`).
+
+A run over 25,000 service points uses the store's set-wise calls (all service points, installations
+overlapping the window, meters and faults by id, streamed readings, alarms in the period), never one call
+per meter. The store's tables are not queried here; only billing's own records (records.py) are.
+
+Which readings count: quantity "volume", instantaneous, tariff 0, subunit 0, numeric, from a real source
+(radio, manual, self-reading). Storage 0 is a spot reading at `value_at`. Storage >= 1 with a meter clock is
+the meter's own stored value (due-date register, monthly history) at the date it carries; storage >= 1
+without one has no trustworthy instant and is skipped.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from server.billing import model as bm
+from server.billing.period import Period
+from server.billing.records import BillingRun, ClosingPosition, ensure_tables
+from server.store import MeterInfo, Store
+
+HISTORY = timedelta(days=400)     # a year of average plus the reading before it
+LOOKAHEAD = timedelta(days=92)    # a late reading up to a quarter after the period still interpolates
+REAL = frozenset({"radio", "manual", "self_reading"})
+
+
+@dataclass(slots=True)
+class Inputs:
+    period: Period
+    points: list[tuple[int, int | None, bm.ServicePoint]] = field(default_factory=list)  # (sp id, account id, sp)
+    meter_ids: dict[str, int] = field(default_factory=dict)      # engine label -> meters.id
+    opening: dict[str, bm.Position] = field(default_factory=dict)
+    previous_run: int | None = None
+
+
+def meter_label(m: MeterInfo) -> str:
+    return f"{m.manufacturer}-{m.address}-{m.version:02X}-{m.device_type:02X}"
+
+
+def load_inputs(store: Store, period: Period, *, as_of: datetime | None = None,
+                service_points: Sequence[str] | None = None) -> Inputs:
+    a, b = period.start_at, period.end_at
+    history_start = a - HISTORY
+    horizon = min(as_of, b + LOOKAHEAD) if as_of else b + LOOKAHEAD
+    out = Inputs(period)
+
+    wanted = set(service_points) if service_points is not None else None
+    sps = [sp for sp in store.service_points()
+           if (sp.active_from is None or sp.active_from < period.end)
+           and (sp.active_to is None or sp.active_to >= period.start)
+           and (wanted is None or sp.code in wanted)]
+    if not sps:
+        return out
+    accounts = {acc.id: acc.number for acc in store.accounts()}
+    sp_ids = {sp.id for sp in sps}
+    insts = [i for i in store.installations(since=history_start, until=b) if i.service_point_id in sp_ids]
+    meters = {m.id: m for m in store.meters(ids=sorted({i.meter_id for i in insts}))}
+
+    readings: dict[int, list[bm.RegisterReading]] = defaultdict(list)
+    for r in store.iter_readings(history_start, horizon, quantity="volume"):
+        if (r.meter_id not in meters or r.value is None or r.source not in REAL or r.function != "instantaneous"
+                or r.tariff or r.subunit or (r.storage and not r.meter_clock)):
+            continue
+        readings[r.meter_id].append(bm.RegisterReading(r.value_at, r.value, bm.Source(r.source), r.due_date))
+    faults: dict[int, list[bm.Fault]] = defaultdict(list)
+    for f in store.faults(meter_ids=sorted(meters)) if meters else []:
+        faults[f.meter_id].append(bm.Fault(f.start, f.end))
+    alarms: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
+    for al in store.alarms(since=a, until=b):
+        if al.meter_id in meters:
+            alarms[al.meter_id].append((al.observed_at, al.alarm))
+
+    by_sp: dict[int, list] = defaultdict(list)
+    for inst in insts:
+        by_sp[inst.service_point_id].append(inst)
+    for m in meters.values():
+        out.meter_ids[meter_label(m)] = m.id
+
+    for sp in sps:
+        installs, sp_alarms = [], []
+        for inst in by_sp.get(sp.id, []):
+            m = meters[inst.meter_id]
+            label = meter_label(m)
+            installs.append(bm.Installation(
+                meter_id=label,
+                role=bm.Role(inst.role),
+                installed_at=inst.installed_at,
+                initial_value=inst.initial_reading or Decimal(0),
+                removed_at=inst.removed_at,
+                final_value=inst.final_reading,
+                readings=readings.get(m.id, []),
+                register_modulus=m.register_modulus,
+                legalised_until=m.legalised_until,
+                faults=faults.get(m.id, []),
+            ))
+            sp_alarms.extend(bm.AlarmEvent(label, at, kind) for at, kind in alarms.get(m.id, [])
+                             if inst.installed_at <= at and (inst.removed_at is None or at <= inst.removed_at))
+        out.points.append((sp.id, sp.account_id, bm.ServicePoint(
+            id=sp.code, account=accounts.get(sp.account_id) if sp.account_id else None,
+            connection=bm.Connection(sp.connection), installations=installs, norm_category=sp.norm_category,
+            norm_units=sp.norm_units or Decimal(0), sewered=sp.sewered, max_daily_m3=sp.max_daily_m3,
+            alarms=sp_alarms, address=sp.address)))
+
+    out.previous_run, out.opening = _opening(store, period, {v: k for k, v in out.meter_ids.items()})
+    return out
+
+
+def _opening(store: Store, period: Period, labels: dict[int, str]) -> tuple[int | None, dict[str, bm.Position]]:
+    """Closing positions of the latest finished run that ended where this period starts."""
+    ensure_tables(store.engine)
+    with store.engine.connect() as conn:
+        run_id = conn.execute(
+            select(BillingRun.id).where(BillingRun.period_end == period.start, BillingRun.status == "done")
+            .order_by(BillingRun.id.desc()).limit(1)).scalar_one_or_none()
+        if run_id is None:
+            return None, {}
+        rows = conn.execute(select(ClosingPosition.meter_id, ClosingPosition.at, ClosingPosition.value,
+                                   ClosingPosition.source, ClosingPosition.method)
+                            .where(ClosingPosition.run_id == run_id)).all()
+    opening = {}
+    for mid, at, value, source, method in rows:
+        label = labels.get(mid)
+        if label is not None:
+            opening[label] = bm.Position(label, at, value, bm.Source(source), method)
+    return run_id, opening

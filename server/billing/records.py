@@ -1,0 +1,93 @@
+"""What a billing run leaves in the database: the run, one bill row per service point, closing positions.
+
+These tables belong to billing, not to the reading store, so they live on their own MetaData and are
+created on first use (`ensure_tables`); the store's migrations and `amr db check` are unaffected. The
+closing positions are what makes estimates settle exactly: the next run opens each meter where this run
+closed it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from server.models import PK, Micro, UTCDateTime
+
+
+class BillingBase(DeclarativeBase):
+    metadata = MetaData(naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+    type_annotation_map = {dt.datetime: UTCDateTime(), Decimal: Micro()}
+
+
+class BillingRun(BillingBase):
+    __tablename__ = "billing_runs"
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True)
+    period_start: Mapped[dt.date] = mapped_column(Date, index=True)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    started_at: Mapped[dt.datetime] = mapped_column()
+    finished_at: Mapped[dt.datetime | None] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="running")   # running | done | failed
+    tariff: Mapped[str] = mapped_column(String(100), default="")
+    service_points: Mapped[int] = mapped_column(Integer, default=0)
+    exceptions: Mapped[int] = mapped_column(Integer, default=0)
+    net: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    gross: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    files: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class BillRecord(BillingBase):
+    __tablename__ = "billing_bills"
+    __table_args__ = (UniqueConstraint("run_id", "service_point_id"), Index(None, "account_id"))
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("billing_runs.id", ondelete="CASCADE"))
+    service_point_id: Mapped[int] = mapped_column(Integer)   # service_points.id of the store
+    service_point: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[int | None] = mapped_column(Integer)
+    water_m3: Mapped[Decimal] = mapped_column()
+    water_settlement_m3: Mapped[Decimal] = mapped_column()
+    water_source: Mapped[str] = mapped_column(String(20))
+    sewage_m3: Mapped[Decimal] = mapped_column()
+    sewage_settlement_m3: Mapped[Decimal] = mapped_column()
+    sewage_source: Mapped[str] = mapped_column(String(20))
+    net: Mapped[Decimal] = mapped_column()
+    vat: Mapped[Decimal] = mapped_column()
+    gross: Mapped[Decimal] = mapped_column()
+    exceptions: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ClosingPosition(BillingBase):
+    __tablename__ = "billing_positions"
+    __table_args__ = (UniqueConstraint("run_id", "meter_id"), Index(None, "meter_id", "at"))
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("billing_runs.id", ondelete="CASCADE"))
+    meter_id: Mapped[int] = mapped_column(Integer)   # meters.id of the store
+    at: Mapped[dt.datetime] = mapped_column()
+    value: Mapped[Decimal] = mapped_column()
+    source: Mapped[str] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(20))
+
+
+def ensure_tables(bind: Engine | Connection) -> None:
+    BillingBase.metadata.create_all(bind, checkfirst=True)

@@ -1,0 +1,103 @@
+"""`amr bill` end to end on a real store (SQLite file, and PostgreSQL in its own schema)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import uuid
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+
+from amr.cli import main as amr
+from server.billing.engine import BillingConfig
+from server.billing.period import Period
+from server.billing.run import run_billing
+from server.billing.sample import seed_sample, t
+from server.store import NewReading, Store
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(f"sqlite:///{tmp_path}/store.sqlite")
+    s.upgrade()
+    yield s
+    s.close()
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return {r["service_point"]: r for r in csv.DictReader(f)}
+
+
+def check_october(res, store):
+    bills = _rows(res.files["bills"])
+    assert set(bills) == {"SP-001", "SP-002", "SP-003", "SP-004"}
+    sp1 = bills["SP-001"]
+    assert (sp1["water_m3"], sp1["sewage_m3"], sp1["net"], sp1["gross"]) == ("10.000", "8.000", "100.65", "108.70")
+    assert (sp1["water_source"], sp1["sewage_source"]) == ("radio", "self_reading")
+    assert (bills["SP-002"]["water_m3"], bills["SP-002"]["water_source"]) == ("9.600", "norm")
+    assert bills["SP-003"]["water_source"] == "estimate"
+    assert bills["SP-004"]["water_m3"] == "7.500"          # 4.5 on the old meter + 3.0 on the new one
+    with open(res.files["exceptions"], newline="") as f:
+        exc = [(r["service_point"], r["kind"]) for r in csv.DictReader(f)]
+    assert ("SP-003", "unread") in exc and all(sp != "SP-001" for sp, _ in exc)
+
+
+def test_run_writes_files_and_records_the_run(store, tmp_path):
+    seed_sample(store)
+    res = run_billing(store, Period.parse("2026-10"), out_dir=tmp_path / "out", keep_bills=True)
+    check_october(res, store)
+    manifest = json.loads(Path(res.files["manifest"]).read_text())
+    assert manifest["run_id"] == res.run_id and manifest["billed"] == 4
+    assert D(manifest["gross"]) == res.gross
+
+    # November: SP-003 is read on Nov 20, which settles October's estimate exactly
+    m3 = store.meter(identity=("KAM", "30000003", 0x1B, 0x16)).id
+    store.add_readings([NewReading(m3, D(95), t(2026, 11, 20), "radio")])
+    nov = run_billing(store, Period.parse("2026-11"), out_dir=tmp_path / "out", fmt="json", keep_bills=True)
+    sp3 = {b.service_point: b for b in nov.bills}["SP-003"]
+    assert sp3.water.settlement_m3 != 0
+    oct3 = {b.service_point: b for b in res.bills}["SP-003"]
+    # October's estimate + November's settlement and consumption = exactly the register's advance from
+    # October's opening to November's closing: nothing billed twice, nothing lost
+    assert oct3.water.total + sp3.water.total == sp3.water.parts[0].end.value - oct3.water.parts[0].start.value
+    assert sp3.water.parts[0].start.method == "interpolated"   # Nov 1 now lies between two real readings
+    data = json.loads(Path(nov.files["bills"]).read_text())
+    assert {d["service_point"] for d in data} == {"SP-001", "SP-002", "SP-003", "SP-004"}
+
+
+def test_cli_bill(store, tmp_path):
+    seed_sample(store)
+    out = tmp_path / "cli"
+    r = CliRunner().invoke(amr, ["bill", "--period", "2026-10", "--db", store.url, "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "4/4 service points billed" in r.output
+    bills = next(out.glob("bills-2026-10-run*.csv"))
+    assert _rows(bills)["SP-001"]["gross"] == "108.70"
+    assert next(out.glob("exceptions-2026-10-run*.csv")).exists()
+    bad = CliRunner().invoke(amr, ["bill", "--period", "2026-13", "--db", store.url, "--out", str(out)])
+    assert bad.exit_code == 2 and "period" in bad.output
+
+
+@pytest.mark.postgres
+def test_run_on_postgres(pg_url, tmp_path):
+    schema = f"bill_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_url)
+    with admin.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        engine = create_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
+        s = Store(engine=engine)
+        s.upgrade()
+        seed_sample(s)
+        res = run_billing(s, Period.parse("2026-10"), config=BillingConfig(), out_dir=tmp_path)
+        check_october(res, s)
+        s.close()
+    finally:
+        with admin.begin() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
