@@ -1,0 +1,447 @@
+"""Streaming wM-Bus demodulator: raw IQ bytes in, CRC-checked frames out.
+
+Chain, cheapest first (so that idle air costs almost nothing):
+1. burst detection on a decimated power estimate straight from the raw bytes (look-up table, block sums
+   against a tracked noise floor); power steps inside a burst start extra candidates (collisions);
+2. per burst and channel: carrier offset from the preamble (symmetry of the power spectrum, refined by a
+   two-chip-lag autocorrelation), then two tone correlators (non-coherent matched filters, boxcar over
+   one chip via cumulative sums);
+3. chip timing for the whole burst from the chip-rate line of |tone energy difference| (rate and phase,
+   so chip-rate errors of a few per cent are followed);
+4. soft chips -> sync search allowing chip errors -> T1 / C1-A / C1-B / S1 framing with soft 3-of-6 and
+   CRC-aided repair (collector.radio.framing).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from collector.radio.framing import (
+    SYNC16,
+    SYNC24_S1,
+    Decoded,
+    FrameFail,
+    decode_s1,
+    decode_t1c1,
+    find_syncs,
+)
+from collector.radio.iqformat import BYTES_PER_SAMPLE, FORMATS, from_raw, power_lut
+from collector.radio.phy import S1_CHIP_RATE, S1_FREQ_HZ, T1C1_CHIP_RATE, T1C1_FREQ_HZ
+
+DECIMATE = 4                 # power detector looks at every 4th sample
+BLOCK_S = 80e-6              # power block length
+SMOOTH_BLOCKS = 4
+THRESHOLD = 0.3              # burst when smoothed power > floor * (1 + THRESHOLD)
+MIN_BURST_S = 1.0e-3
+MERGE_GAP_S = 0.3e-3
+MARGIN_S = 0.25e-3
+MAX_BURST_S = 0.4
+MAX_OFFSET_HZ = 70e3
+ROTOR_SIZE = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class RadioFrame:
+    telegram: bytes          # normalised: CRCs removed, L as in format A
+    mode: str
+    frame_format: str
+    t: float                 # start of the sync word, seconds from the start of the stream
+    sample: int              # the same as a sample index
+    rssi_db: float           # signal power, dB relative to full scale
+    snr_db: float            # estimated Ec/N0 from the tone correlators
+    freq_offset_hz: float    # carrier error relative to the mode's nominal frequency
+    end_sample: int = 0
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"telegram": self.telegram.hex().upper(), "mode": self.mode, "frame_format": self.frame_format,
+                "t": round(self.t, 7), "rssi_db": round(self.rssi_db, 1), "snr_db": round(self.snr_db, 1),
+                "freq_offset_hz": round(self.freq_offset_hz)}
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    name: str                # "T1C1" or "S1"
+    offset_hz: float         # channel centre relative to the tuner centre
+    chip_rate: float
+    deviation_hz: float
+
+
+@dataclass
+class DemodStats:
+    samples: int = 0
+    bursts: int = 0
+    frames: int = 0
+    crc_failures: int = 0    # sync found, frame failed CRC even after repair
+    by_mode: dict[str, int] = field(default_factory=dict)
+    failures: deque = field(default_factory=lambda: deque(maxlen=200))  # (t, mode guess, reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"samples": self.samples, "bursts": self.bursts, "frames": self.frames,
+                "crc_failures": self.crc_failures, "by_mode": dict(self.by_mode)}
+
+
+def channels_for(fs: float, centre_hz: float, modes: tuple[str, ...]) -> list[Channel]:
+    out = []
+    usable = fs / 2 - 100e3 - MAX_OFFSET_HZ
+    if {"T1", "C1"} & set(modes) and abs(T1C1_FREQ_HZ - centre_hz) <= usable:
+        out.append(Channel("T1C1", T1C1_FREQ_HZ - centre_hz, T1C1_CHIP_RATE, 48e3))
+    if "S1" in modes and abs(S1_FREQ_HZ - centre_hz) <= usable:
+        out.append(Channel("S1", S1_FREQ_HZ - centre_hz, S1_CHIP_RATE, 50e3))
+    return out
+
+
+def boxcar(x: np.ndarray, n: int) -> np.ndarray:
+    """y[i] = sum(x[i:i+n]) via a cumulative sum (the matched filter of a one-chip tone)."""
+    c = np.empty(len(x) + 1, dtype=x.dtype)
+    c[0] = 0
+    np.cumsum(x, out=c[1:])
+    return c[n:] - c[:-n]
+
+
+class Demodulator:
+    """Feed raw IQ bytes in any chunking; get RadioFrames back as soon as their burst has ended."""
+
+    def __init__(self, fs: float, centre_hz: float, fmt: str = "cu8",
+                 modes: tuple[str, ...] = ("T1", "C1", "S1")):
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown IQ format {fmt!r}")
+        self.fs = float(fs)
+        self.centre_hz = float(centre_hz)
+        self.fmt = fmt
+        self.modes = tuple(m.upper() for m in modes)
+        self.channels = channels_for(self.fs, self.centre_hz, self.modes)
+        if not self.channels:
+            raise ValueError(f"no wM-Bus channel within {fs / 1e3:.0f} kS/s around {centre_hz / 1e6:.3f} MHz")
+        self.stats = DemodStats()
+        self._bps = BYTES_PER_SAMPLE[fmt]
+        self._pts = max(8, int(round(BLOCK_S * fs / DECIMATE)))
+        self._block = self._pts * DECIMATE
+        self._buf = np.zeros(0, np.uint8)
+        self._buf_start = 0          # stream sample index of _buf[0]
+        self._done_until = 0         # stream sample up to which bursts have been processed
+        self._floors: deque[float] = deque(maxlen=16)
+        self._dc = np.complex64(0)
+        self._recent: deque[tuple[bytes, int]] = deque(maxlen=64)
+        self._tables: dict[Any, np.ndarray] = {}
+        self._rot = np.exp(-2j * np.pi * np.arange(ROTOR_SIZE) / ROTOR_SIZE).astype(np.complex64)
+        self._plut = power_lut(fmt) if fmt in ("cu8", "cs8") else None
+
+    # --- streaming -------------------------------------------------------------------------------
+
+    def feed(self, raw: bytes | bytearray | memoryview | np.ndarray) -> list[RadioFrame]:
+        data = np.frombuffer(raw, np.uint8) if not isinstance(raw, np.ndarray) else raw.view(np.uint8).ravel()
+        n_new = len(data) // self._bps
+        self.stats.samples += n_new
+        # no copy when nothing is pending; _scan copies only the short tail it keeps
+        self._buf = np.concatenate([self._buf, data]) if len(self._buf) else data
+        return self._scan(final=False)
+
+    def flush(self) -> list[RadioFrame]:
+        out = self._scan(final=True)
+        self._buf = np.zeros(0, np.uint8)
+        return out
+
+    def _scan(self, final: bool) -> list[RadioFrame]:
+        n = len(self._buf) // self._bps
+        nblk = n // self._block
+        if nblk < 2 * SMOOTH_BLOCKS and not final:
+            return []
+        power = self._block_power(self._buf[: nblk * self._block * self._bps], nblk)
+        self._update_dc(self._buf[: n * self._bps])
+        kern = np.full(SMOOTH_BLOCKS, 1 / SMOOTH_BLOCKS, np.float32)
+        sm = np.convolve(power, kern, mode="same") if nblk >= SMOOTH_BLOCKS else power
+        if len(sm):
+            self._floors.append(float(np.percentile(sm, 20)))
+        floor = float(np.median(self._floors)) if self._floors else 1.0
+        active = sm > floor * (1 + THRESHOLD)
+        runs = self._runs(active)
+        frames: list[RadioFrame] = []
+        keep_from = max(n - 2 * SMOOTH_BLOCKS * self._block - int(MARGIN_S * self.fs), 0)
+        margin = int(MARGIN_S * self.fs)
+        max_len = int(MAX_BURST_S * self.fs)
+        for b0, b1 in runs:
+            s, e = b0 * self._block, b1 * self._block
+            complete = final or b1 < nblk - SMOOTH_BLOCKS or (e - s) > max_len
+            if not complete:
+                keep_from = min(keep_from, max(s - margin, 0))
+                break
+            if self._buf_start + e <= self._done_until:
+                continue
+            if (b1 - b0) * self._block < MIN_BURST_S * self.fs:
+                continue
+            steps = self._steps(sm, b0, b1, floor)
+            onset = self._onset(power, b0, b1, floor) * self._block
+            frames += self._process(max(s - margin, 0), min(e + margin, n), onset, steps)
+            self._done_until = self._buf_start + e
+        if not final:
+            self._buf = self._buf[keep_from * self._bps:].copy()
+            self._buf_start += keep_from
+        frames.sort(key=lambda f: f.sample)
+        return frames
+
+    def _block_power(self, raw: np.ndarray, nblk: int) -> np.ndarray:
+        if self._plut is not None:
+            sub = raw.view("<u2")[::DECIMATE]
+            p = self._plut[sub]
+        else:
+            x = from_raw(raw, self.fmt)[::DECIMATE]
+            p = (x.real * x.real + x.imag * x.imag).astype(np.float32)
+        return p[: nblk * self._pts].reshape(nblk, self._pts).mean(axis=1)
+
+    def _update_dc(self, raw: np.ndarray) -> None:
+        """The RTL's LO leakage: a slowly moving constant, estimated from a sparse subsample."""
+        step = 64 * self._bps
+        sub = raw[: len(raw) // step * step].reshape(-1, step)[:, : self._bps]
+        if len(sub) < 64:
+            return
+        x = from_raw(np.ascontiguousarray(sub), self.fmt)
+        dc = np.complex64(x.mean())
+        self._dc = dc if self._dc == 0 else np.complex64(0.7 * self._dc + 0.3 * dc)
+
+    def _runs(self, active: np.ndarray) -> list[tuple[int, int]]:
+        if not active.any():
+            return []
+        d = np.diff(np.concatenate([[0], active.astype(np.int8), [0]]))
+        starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+        gap = max(1, int(MERGE_GAP_S / BLOCK_S))
+        runs: list[list[int]] = []
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+            if runs and a - runs[-1][1] <= gap:
+                runs[-1][1] = b
+            else:
+                runs.append([a, b])
+        return [(a, b) for a, b in runs]
+
+    def _onset(self, power: np.ndarray, b0: int, b1: int, floor: float) -> int:
+        """First block at half the burst's power rise (smoothing and merged noise blips start runs early)."""
+        level = float(np.median(power[b0:b1]))
+        half = floor + 0.5 * (level - floor)
+        p2 = power[b0:b1]
+        if len(p2) > 1:
+            p2 = 0.5 * (p2[:-1] + p2[1:])
+        above = np.flatnonzero(p2 > half)
+        return b0 + (int(above[0]) if len(above) else 0)
+
+    def _steps(self, sm: np.ndarray, b0: int, b1: int, floor: float) -> list[int]:
+        """Sample offsets (from the burst start) where power jumps by > 4 dB: a stronger late arrival."""
+        lag = 6
+        if b1 - b0 < 4 * lag:
+            return []
+        seg = sm[b0:b1] - floor * 0.9
+        seg = np.maximum(seg, floor * 0.05)
+        ratio = seg[lag:] / seg[:-lag]
+        out = []
+        i = 2 * lag
+        while i < len(ratio):
+            if ratio[i] > 2.5:
+                j = i + int(np.argmax(ratio[i:i + lag]))
+                out.append((j + lag // 2) * self._block)
+                i = j + 3 * lag
+            else:
+                i += 1
+        return out[:3]
+
+    # --- per burst -------------------------------------------------------------------------------
+
+    def _process(self, s: int, e: int, burst_start: int, steps: list[int]) -> list[RadioFrame]:
+        self.stats.bursts += 1
+        x = from_raw(self._buf[s * self._bps: e * self._bps], self.fmt) - self._dc
+        starts = [burst_start - s] + [burst_start - s + st for st in steps]
+        found: list[RadioFrame] = []
+        chans = self._present_channels(x, starts[0]) if len(self.channels) > 1 else self.channels
+        fail: tuple[float, str, str] | None = None
+        for st in starts:
+            for ch in chans:
+                try:
+                    frames = self._demod_channel(x, st, ch, s)
+                except FrameFail as exc:
+                    fail = (self._t(s + st), ch.name, exc.reason)
+                    continue
+                for f in frames:
+                    if not any(f.telegram == t and abs(f.sample - smp) < 0.002 * self.fs for t, smp in self._recent):
+                        self._recent.append((f.telegram, f.sample))
+                        found.append(f)
+                        self.stats.frames += 1
+                        self.stats.by_mode[f.mode] = self.stats.by_mode.get(f.mode, 0) + 1
+        if not found and fail is not None and fail[2] == "CRC":
+            self.stats.crc_failures += 1
+            self.stats.failures.append(fail)
+        return found
+
+    def _t(self, local: float) -> float:
+        return (self._buf_start + local) / self.fs
+
+    def _present_channels(self, x: np.ndarray, st: int) -> list[Channel]:
+        nw = min(len(x) - st, int(1e-3 * self.fs))
+        if nw < 64:
+            return self.channels
+        w = x[st: st + nw]
+        nfft = 1 << int(np.ceil(np.log2(nw)))
+        p = np.abs(np.fft.fft(w, nfft)) ** 2
+        f = np.fft.fftfreq(nfft, 1 / self.fs)
+        floor = float(np.median(p))
+        scored = []
+        for ch in self.channels:
+            sel = np.abs(f - ch.offset_hz) < MAX_OFFSET_HZ + ch.deviation_hz
+            scored.append((float((p[sel] - floor).sum()) / (floor * sel.sum()), ch))
+        scored.sort(key=lambda t: -t[0])
+        return [ch for sc, ch in scored if sc > 0.1] or [scored[0][1]]
+
+    def _rotor(self, freq: float, n: int) -> np.ndarray:
+        """exp(-j 2 pi freq t) for n samples from a 65536-entry table (frequency grid fs/65536)."""
+        k = int(round(freq / self.fs * ROTOR_SIZE)) % ROTOR_SIZE
+        idx = np.arange(n, dtype=np.int64)
+        idx *= k
+        idx &= ROTOR_SIZE - 1
+        return self._rot[idx]
+
+    def _table(self, key: Any, n: int, freq_norm: float) -> np.ndarray:
+        tbl = self._tables.get(key)
+        if tbl is None or len(tbl) < n:
+            m = max(n, 1 << 15)
+            tbl = np.exp(-2j * np.pi * freq_norm * np.arange(m)).astype(np.complex64)
+            self._tables[key] = tbl
+        return tbl[:n]
+
+    def _coarse_offset(self, x: np.ndarray, st: int, ch: Channel) -> float | None:
+        """Carrier estimate from the preamble: the centre about which the spectrum is symmetric."""
+        dur = 0.3e-3 if ch.name == "T1C1" else 1.5e-3
+        a = st + int(60e-6 * self.fs)
+        w = x[a: a + int(dur * self.fs)]
+        if len(w) < 32:
+            return None
+        nfft = 1 << int(np.ceil(np.log2(len(w) * 4)))
+        p = np.abs(np.fft.fft(w, nfft)) ** 2
+        df = self.fs / nfft
+        half = MAX_OFFSET_HZ + ch.deviation_hz + 40e3
+        k0 = int(np.floor((ch.offset_hz - half) / df))
+        k1 = int(np.ceil((ch.offset_hz + half) / df))
+        idx = np.arange(k0, k1 + 1) % nfft
+        q = p[idx] - np.median(p)
+        np.maximum(q, 0, out=q)
+        tot = float(q.sum())
+        if tot <= 0:
+            return None
+        # power-weighted mean frequency: the preamble is balanced, so this is the carrier
+        centroid = float(np.dot(q, np.arange(k0, k1 + 1))) / tot * df
+        return centroid - ch.offset_hz
+
+    def _demod_channel(self, x: np.ndarray, st: int, ch: Channel, region: int) -> list[RadioFrame]:
+        fs = self.fs
+        coarse = self._coarse_offset(x, st, ch)
+        if coarse is None:
+            raise FrameFail("SHORT")
+        spc_f = fs / ch.chip_rate
+        spc = int(round(spc_f))
+        a = max(st - 2 * spc, 0)
+        seg = x[a:]
+        n = len(seg)
+        # fine offset: a two-chip lag correlation over the preamble (phase change of any two FSK
+        # chips with h ~ 1 is ~ 0 mod 2 pi, so data does little harm)
+        f_ch = ch.offset_hz + coarse
+        lag = int(round(2 * spc_f))
+        fine_len = min(n - lag - spc, int((2e-3 if ch.name == "T1C1" else 6e-3) * fs))
+        if fine_len > 4 * spc:
+            m = fine_len + lag + spc
+            zf = boxcar(seg[:m] * self._rotor(f_ch, m), max(spc // 2, 1))
+            r = np.vdot(zf[: fine_len], zf[lag: lag + fine_len])
+            fine = float(np.angle(r)) * fs / (2 * np.pi * lag)
+            if abs(fine) < 0.6 * fs / (2 * lag):
+                f_ch += fine
+        yp = boxcar(seg * self._rotor(f_ch + ch.deviation_hz, n), spc)
+        ym = boxcar(seg * self._rotor(f_ch - ch.deviation_hz, n), spc)
+        pp = yp.real * yp.real + yp.imag * yp.imag
+        pm = ym.real * ym.real + ym.imag * ym.imag
+        ediff = np.abs(pp - pm)
+        pos = self._timing(ediff, ch)
+        pos = pos[(pos >= 0) & (pos < len(pp))]
+        if len(pos) < 40:
+            raise FrameFail("SHORT")
+        amp_p, amp_m = np.sqrt(pp[pos]), np.sqrt(pm[pos])
+        soft = amp_p - amp_m
+        clip = 4 * float(np.median(np.abs(soft))) + 1e-9
+        np.clip(soft, -clip, clip, out=soft)
+        frames = self._frames_from_chips(soft, ch, pos, amp_p, amp_m, a + region, f_ch - ch.offset_hz, seg)
+        return frames
+
+    def _timing(self, ediff: np.ndarray, ch: Channel) -> np.ndarray:
+        """Chip start positions (sample indices) from the chip-rate line of |E+ - E-|."""
+        r0 = ch.chip_rate / self.fs
+        seglen = int(round(8 / r0))
+        nseg = len(ediff) // seglen
+        if nseg < 3:
+            raise FrameFail("SHORT")
+        tbl = self._table(("rate", ch.chip_rate), nseg * seglen, r0)
+        v = (ediff[: nseg * seglen] * tbl).reshape(nseg, seglen).sum(axis=1)
+        d = np.vdot(v[:-1], v[1:])
+        r = r0 + float(np.angle(d)) / (2 * np.pi * seglen)
+        k = np.arange(nseg)
+        centres = (k + 0.5) * seglen - 0.5
+        # refine the rate with a weighted line through the residual phases
+        vr = v * np.exp(-2j * np.pi * (r - r0) * centres)
+        mean = vr.sum()
+        psi = np.angle(vr * np.conj(mean))
+        wgt = np.abs(vr)
+        if wgt.sum() > 0 and nseg > 3:
+            kc = k - np.average(k, weights=wgt)
+            denom = float(np.sum(wgt * kc * kc))
+            if denom > 0:
+                slope = float(np.sum(wgt * kc * psi)) / denom
+                r += slope / (2 * np.pi * seglen)
+                vr = v * np.exp(-2j * np.pi * (r - r0) * centres)
+                mean = vr.sum()
+        theta = float(np.angle(mean))
+        n0 = (-theta / (2 * np.pi * r)) % (1 / r)
+        count = int((len(ediff) - n0) * r)
+        return np.rint(n0 + np.arange(count) / r).astype(np.int64)
+
+    def _frames_from_chips(self, soft: np.ndarray, ch: Channel, pos: np.ndarray, amp_p: np.ndarray,
+                           amp_m: np.ndarray, base: int, offset: float, seg: np.ndarray) -> list[RadioFrame]:
+        hard = (soft > 0).astype(np.uint8)
+        if ch.name == "T1C1":
+            pattern, max_err = SYNC16, 2
+        else:
+            pattern, max_err = SYNC24_S1, 3
+        cands = find_syncs(hard, pattern, max_err)
+        if len(cands) == 0:
+            raise FrameFail("NOSYNC")
+        pm = pattern.astype(np.float32) * 2 - 1
+        score = np.array([float(np.dot(soft[c - len(pattern): c], pm)) for c in cands])
+        order = np.argsort(-score)[:8]
+        frames: list[RadioFrame] = []
+        spans: list[tuple[int, int]] = []
+        last: FrameFail = FrameFail("CRC")
+        for i in sorted(order.tolist(), key=lambda j: cands[j]):
+            c = int(cands[i])
+            if any(lo <= c < hi for lo, hi in spans):
+                continue
+            try:
+                d: Decoded = decode_t1c1(soft, c) if ch.name == "T1C1" else decode_s1(soft[c:])
+            except FrameFail as exc:
+                last = exc
+                continue
+            extra = 16 if d.mode == "C1" else 0
+            end = min(c + d.chips + extra, len(pos)) - 1
+            spans.append((c - len(pattern), end + 1))
+            frames.append(self._measure(d, c - len(pattern), end, pos, amp_p, amp_m, base, offset, seg))
+        if not frames:
+            raise last
+        return frames
+
+    def _measure(self, d: Decoded, c0: int, c1: int, pos: np.ndarray, amp_p: np.ndarray, amp_m: np.ndarray,
+                 base: int, offset: float, seg: np.ndarray) -> RadioFrame:
+        win = np.maximum(amp_p[c0:c1], amp_m[c0:c1]) ** 2
+        lose = np.minimum(amp_p[c0:c1], amp_m[c0:c1]) ** 2
+        noise = float(lose.mean()) + 1e-12
+        snr = max(float(win.mean()) - noise, 1e-12) / noise
+        sig = seg[pos[c0]: pos[c1]]
+        p_sig = float(np.mean(sig.real ** 2 + sig.imag ** 2)) if len(sig) else 0.0
+        floor = float(np.median(self._floors)) if self._floors else 0.0
+        rssi = 10 * np.log10(max(p_sig - floor, 1e-9) / 127.5 ** 2)
+        sample = self._buf_start + base + int(pos[c0])
+        return RadioFrame(d.telegram, d.mode, d.frame_format, sample / self.fs, sample, float(rssi),
+                          float(10 * np.log10(snr)), float(offset), self._buf_start + base + int(pos[c1]))

@@ -1,0 +1,294 @@
+"""Soft chips -> CRC-checked wM-Bus frames: sync search, 3-of-6 / NRZ / Manchester, CRC-aided repair.
+
+Soft chip values are positive for chip 1 (upper tone). A block that fails its CRC is repaired by trying
+the cheapest combinations of *edits* (a nibble replaced by its second-best 3-of-6 word, or one NRZ bit
+flipped) among the least reliable positions; because the CRC is affine, each edit's effect on the
+syndrome is precomputed and a combination is checked with a few integer XORs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+from collector.radio.phy import SYNC_C1_A, SYNC_C1_B, SYNC_S1, SYNC_T1C1, THREE_OF_SIX_CHIPS, bits_of
+from decoders.crc import FrameError, crc16_en13757, decode_frame_a, decode_frame_b, frame_a_length
+
+POLY = 0x3D65
+REPAIR_CANDIDATES = 10   # least reliable edits considered per failing block
+REPAIR_MAX_EDITS = 2     # keeps the chance of a false "repair" around 1e-3 per failing block
+
+
+def _syndrome_table(n_bits: int) -> list[int]:
+    """g[k] = CRC contribution of a single 1 bit followed by k bits (x^(16+k) mod P)."""
+    out = []
+    v = POLY  # x^16 mod P
+    for _ in range(n_bits):
+        out.append(v)
+        v <<= 1
+        if v & 0x10000:
+            v = (v ^ POLY) & 0xFFFF
+    return out
+
+
+_G = _syndrome_table(256 * 8 + 16)
+
+
+def _byte_delta_syndrome(delta: int, q: int, n: int) -> int:
+    """Syndrome change when byte q of an n-byte block (+2 CRC bytes at n, n+1) is XORed with delta."""
+    if q == n:
+        return delta << 8
+    if q == n + 1:
+        return delta
+    s = 0
+    base = (n - 1 - q) * 8
+    for b in range(8):
+        if delta >> b & 1:
+            s ^= _G[base + b]
+    return s
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    byte: int       # position in the block (data then the 2 CRC bytes)
+    delta: int      # XOR applied to that byte
+    cost: float     # loss in soft metric if applied (>= 0)
+
+
+def repair_block(block: bytearray, edits: list[Edit] | Callable[[], list[Edit]]) -> bool:
+    """Make data+CRC consistent with at most REPAIR_MAX_EDITS edits (cheapest first). In place."""
+    n = len(block) - 2
+    syndrome = crc16_en13757(block[:n]) ^ (block[n] << 8 | block[n + 1])
+    if syndrome == 0:
+        return True
+    if callable(edits):
+        edits = edits()
+    cands = sorted(edits, key=lambda e: e.cost)[:REPAIR_CANDIDATES]  # usually already sorted
+    syn = [_byte_delta_syndrome(e.delta, e.byte, n) for e in cands]
+    best: tuple[float, tuple[int, ...]] | None = None
+    for k in range(1, REPAIR_MAX_EDITS + 1):
+        for combo in combinations(range(len(cands)), k):
+            s = 0
+            for i in combo:
+                s ^= syn[i]
+            if s != syndrome:
+                continue
+            cost = sum(cands[i].cost for i in combo)
+            if best is None or cost < best[0]:
+                best = (cost, combo)
+        if best is not None:
+            break
+    if best is None:
+        return False
+    for i in best[1]:
+        block[cands[i].byte] ^= cands[i].delta
+    return True
+
+
+# --- line codes ------------------------------------------------------------------------------------
+
+_CODE_PM = (2 * THREE_OF_SIX_CHIPS - 1).astype(np.float32)  # 16 x 6 in +-1
+
+
+class SoftBytes:
+    """Hard bytes plus what it costs to change them: per byte a list of (xor delta, cost) edits,
+    built only for the blocks that need repair."""
+
+    def __init__(self, data: np.ndarray, deltas: np.ndarray, costs: np.ndarray):
+        self.data = data          # uint8, n
+        self.deltas = deltas      # int, n x k
+        self.costs = costs        # float, n x k
+
+    def edits(self, lo: int, hi: int, base: int = 0) -> list[Edit]:
+        d, c = self.deltas[lo:hi], self.costs[lo:hi]
+        flat = np.argsort(c, axis=None)[:REPAIR_CANDIDATES]
+        k = d.shape[1]
+        return [Edit(int(i // k) + lo - base, int(d.flat[i]), float(c.flat[i])) for i in flat.tolist()]
+
+
+def soft_3of6(soft: np.ndarray) -> SoftBytes:
+    """soft chips (multiple of 12) -> bytes; edits replace a nibble by its second-best word."""
+    words = soft.reshape(-1, 6)
+    scores = words @ _CODE_PM.T                      # nw x 16 correlation
+    best = np.argmax(scores, axis=1)
+    rows = np.arange(len(words))
+    top = scores[rows, best]
+    scores[rows, best] = -np.inf
+    second = np.argmax(scores, axis=1)
+    margin = top - scores[rows, second]
+    data = (best[0::2] << 4 | best[1::2]).astype(np.uint8)
+    x = best ^ second
+    deltas = np.stack([x[0::2] << 4, x[1::2]], axis=1)
+    costs = np.stack([margin[0::2], margin[1::2]], axis=1)
+    return SoftBytes(data, deltas, costs)
+
+
+_BITS = (0x80 >> np.arange(8)).astype(np.int64)
+
+
+def soft_nrz(soft: np.ndarray) -> SoftBytes:
+    """soft bits (multiple of 8), MSB first -> bytes; edits flip one bit."""
+    data = np.packbits(soft > 0)
+    costs = np.abs(soft).reshape(-1, 8)
+    deltas = np.broadcast_to(_BITS, costs.shape)
+    return SoftBytes(data, deltas, costs)
+
+
+def _decode_blocks_a(sb: SoftBytes, n_bytes: int) -> bytes | None:
+    """Repair format-A blocks (first n_bytes) one by one; None if a block stays bad."""
+    out = bytearray(sb.data[:n_bytes].tobytes())
+    pos, size = 0, 10
+    remaining = out[0] + 1
+    while remaining > 0:
+        size = min(size, remaining)
+        blk = bytearray(out[pos:pos + size + 2])
+        if len(blk) < size + 2:
+            return None
+        if not repair_block(blk, lambda: sb.edits(pos, pos + size + 2, pos)):
+            return None
+        out[pos:pos + size + 2] = blk
+        pos += size + 2
+        remaining -= size
+        size = 16
+    return bytes(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    telegram: bytes
+    mode: str
+    frame_format: str
+    chips: int          # chips used after the sync (for the frame's end)
+
+
+class FrameFail(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def decode_t1(soft: np.ndarray) -> Decoded:
+    if len(soft) < 144:
+        raise FrameFail("TRUNCATED")
+    sb = soft_3of6(soft[:144])
+    blk = bytearray(sb.data[:12].tobytes())
+    if not repair_block(blk, lambda: sb.edits(0, 12)):
+        raise FrameFail("CRC")
+    n = frame_a_length(blk[0])
+    if len(soft) < 12 * n:
+        raise FrameFail("TRUNCATED")
+    sb = soft_3of6(soft[:12 * n])
+    sb.data[:12] = np.frombuffer(bytes(blk), np.uint8)
+    frame = _decode_blocks_a(sb, n)
+    if frame is None:
+        raise FrameFail("CRC")
+    try:
+        return Decoded(decode_frame_a(frame), "T1", "A", 12 * n)
+    except FrameError as exc:
+        raise FrameFail(exc.reason) from None
+
+
+def _decode_nrz_a(soft: np.ndarray, mode: str) -> Decoded:
+    if len(soft) < 96:
+        raise FrameFail("TRUNCATED")
+    sb = soft_nrz(soft[:96])
+    blk = bytearray(sb.data[:12].tobytes())
+    if not repair_block(blk, lambda: sb.edits(0, 12)):
+        raise FrameFail("CRC")
+    n = frame_a_length(blk[0])
+    if len(soft) < 8 * n:
+        raise FrameFail("TRUNCATED")
+    sb = soft_nrz(soft[:8 * n])
+    sb.data[:12] = np.frombuffer(bytes(blk), np.uint8)
+    frame = _decode_blocks_a(sb, n)
+    if frame is None:
+        raise FrameFail("CRC")
+    try:
+        return Decoded(decode_frame_a(frame), mode, "A", 8 * n)
+    except FrameError as exc:
+        raise FrameFail(exc.reason) from None
+
+
+def decode_c1_a(soft: np.ndarray) -> Decoded:
+    return _decode_nrz_a(soft, "C1")
+
+
+def decode_c1_b(soft: np.ndarray) -> Decoded:
+    if len(soft) < 96:
+        raise FrameFail("TRUNCATED")
+    sb = soft_nrz(soft[:96])
+    l0 = int(sb.data[0])
+    # L is not protected on its own in format B: also try its least reliable bits flipped
+    l_candidates = [l0] + [l0 ^ e.delta for e in sb.edits(0, 1)[:2]]
+    for l_field in l_candidates:
+        total = l_field + 1
+        if total < 12 or total > 128 or len(soft) < 8 * total:
+            continue  # telegrams > 126 bytes carry a block 3: rare in C1, not attempted here
+        sb = soft_nrz(soft[:8 * total])
+        blk = bytearray(sb.data.tobytes())
+        blk[0] = l_field
+        if repair_block(blk, lambda: sb.edits(1, total)):
+            try:
+                return Decoded(decode_frame_b(bytes(blk)), "C1", "B", 8 * total)
+            except FrameError:
+                continue
+    raise FrameFail("CRC")
+
+
+def decode_s1(soft_chips: np.ndarray) -> Decoded:
+    n = len(soft_chips) // 2 * 2
+    bits = soft_chips[1:n:2] - soft_chips[0:n:2]   # bit 1 = chips "01"
+    n8 = len(bits) // 8 * 8
+    d = _decode_nrz_a(bits[:n8], "S1")
+    return Decoded(d.telegram, "S1", "A", 2 * d.chips)
+
+
+# --- sync search -----------------------------------------------------------------------------------
+
+SYNC16 = bits_of("010101" + SYNC_T1C1)          # 0x543D
+SYNC24_S1 = bits_of("010101" + SYNC_S1)         # 0x547696
+MARK_A = bits_of(SYNC_C1_A)
+MARK_B = bits_of(SYNC_C1_B)
+
+
+def find_syncs(hard: np.ndarray, pattern: np.ndarray, max_errors: int) -> np.ndarray:
+    """Indices just after every occurrence of `pattern` in `hard` with at most max_errors chip errors."""
+    m = len(pattern)
+    if len(hard) < m:
+        return np.zeros(0, np.int64)
+    pm = hard.astype(np.int8) * 2 - 1
+    corr = np.correlate(pm.astype(np.float32), (pattern.astype(np.float32) * 2 - 1), mode="valid")
+    errors = (m - corr) / 2
+    idx = np.flatnonzero(errors <= max_errors)
+    return idx + m
+
+
+def decode_t1c1(soft: np.ndarray, pos: int) -> Decoded:
+    """Soft chips from just after the 0x543D sync: decide T1 / C1-A / C1-B, CRC decides ties."""
+    head = soft[pos:pos + 16]
+    if len(head) < 16:
+        raise FrameFail("TRUNCATED")
+    hard = head > 0
+    ea = int(np.count_nonzero(hard != MARK_A.astype(bool)))
+    eb = int(np.count_nonzero(hard != MARK_B.astype(bool)))
+    tries = []
+    if min(ea, eb) <= 3:
+        tries += [("A", ea), ("B", eb)]
+        tries.sort(key=lambda t: t[1])
+        order = [t[0] for t in tries if t[1] <= 4] + ["T"]
+    else:
+        order = ["T"]
+    last = FrameFail("CRC")
+    for what in order:
+        try:
+            if what == "T":
+                return decode_t1(soft[pos:])
+            if what == "A":
+                return decode_c1_a(soft[pos + 16:])
+            return decode_c1_b(soft[pos + 16:])
+        except FrameFail as exc:
+            last = exc
+    raise last
