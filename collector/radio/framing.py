@@ -147,7 +147,7 @@ def _decode_blocks_a(sb: SoftBytes, n_bytes: int) -> bytes | None:
         blk = bytearray(out[pos:pos + size + 2])
         if len(blk) < size + 2:
             return None
-        if not repair_block(blk, lambda: sb.edits(pos, pos + size + 2, pos)):
+        if not repair_block(blk, lambda p=pos, z=size: sb.edits(p, p + z + 2, p)):
             return None
         out[pos:pos + size + 2] = blk
         pos += size + 2
@@ -230,7 +230,7 @@ def decode_c1_b(soft: np.ndarray) -> Decoded:
         sb = soft_nrz(soft[:8 * total])
         blk = bytearray(sb.data.tobytes())
         blk[0] = l_field
-        if repair_block(blk, lambda: sb.edits(1, total)):
+        if repair_block(blk, lambda b=sb, t=total: b.edits(1, t)):
             try:
                 return Decoded(decode_frame_b(bytes(blk)), "C1", "B", 8 * total)
             except FrameError:
