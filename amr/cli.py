@@ -14,10 +14,14 @@ import click
 # name -> "module:attribute" of a click command or group
 COMMANDS: dict[str, str] = {
     "bill": "server.billing.cli:bill",
+    "db": "server.cli:db",
     "decode": "decoders.cli:decode",
     "demo": "amr.demo:demo",
     "emulate": "collector.emulators.cli:emulate",
+    "import": "server.cli:import_",
     "listen": "collector.listen:listen",
+    "redecode": "server.cli:redecode",
+    "routes": "server.cli:routes",
     "serve": "server.importer:serve",
     "synth": "collector.radio_cli:synth",
 }

@@ -39,7 +39,7 @@ Readings (billing, API):
     alarms(since=, until=, meter_ids=, service_point_id=) -> list[AlarmInfo]
     telegrams(meter_id=, since=, until=, limit=) -> list[TelegramInfo]
 
-Keys: set_key(address, key, manufacturer="") / delete_key / key_count() / keystore() (for decoders.decode)
+Keys: set_key(address, key, manufacturer="") / set_keys / delete_key / key_count() / keystore() -> KeyStore
 Vans and routes: add_van / vans() / create_route(name, van=, meter_ids=) / assign_route / routes() /
     route_sheet(route) -> sync.routesheet.RouteSheet / route_progress(since) -> list[RouteProgress]
 Ops: counts() -> {table: rows}; decoder_version
@@ -346,26 +346,13 @@ def decoder_version() -> str:
         return "0"
 
 
-class VaultKeys:
-    """Duck-types decoders.keys.KeyStore.get(identity) over keys opened from the store. Its repr names no
-    key; instances live only in memory."""
+def build_keystore(entries: Iterable[tuple[str, bytes, str]]):
+    from decoders.keys import KeyStore
 
-    __slots__ = ("_keys",)
-
-    def __init__(self, keys: dict[tuple[str, str], bytes]):
-        self._keys = keys
-
-    def get(self, identity: Identity | None) -> bytes | None:
-        if identity is None:
-            return None
-        addr = str(identity.id).upper()
-        return self._keys.get((identity.manufacturer, addr)) or self._keys.get(("", addr))
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def __repr__(self) -> str:
-        return f"VaultKeys({len(self._keys)} keys)"
+    ks = KeyStore()
+    for address, key, manufacturer in entries:
+        ks.add(address, key, manufacturer or None)
+    return ks
 
 
 def _utc(t: dt.datetime | None, what: str) -> dt.datetime | None:
@@ -387,7 +374,7 @@ class Store:
         self._master = master_key
         self._meter_ids: dict[IdentityKey, int] = {}
         self._van_ids: dict[str, int] = {}
-        self._keys: VaultKeys | None = None
+        self._keys: Any = None
         self._decode_enabled = decode
         self._decoder_state: Any = None
         self.decoder_version = decoder_version()
@@ -943,8 +930,8 @@ class Store:
         now = dt.datetime.now(dt.UTC)
         for address, key, manufacturer in entries:
             address, manufacturer = address.strip().upper(), (manufacturer or "").strip().upper()
-            if len(key) != 16:
-                raise InvalidInput(f"AES-128 key for {manufacturer or '*'}/{address} must be 16 bytes, got {len(key)}")
+            if len(key) not in (8, 16):
+                raise InvalidInput(f"key for {manufacturer or '*'}/{address} must be 8 or 16 bytes, got {len(key)}")
             rows.append({"address": address, "manufacturer": manufacturer,
                          "ciphertext": master.seal(key, address, manufacturer), "updated_at": now})
         with self.engine.begin() as conn:
@@ -963,13 +950,21 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(T_KEYS)).scalar_one()
 
-    def keystore(self) -> VaultKeys:
-        """All meter keys, opened, for decoders.decode(keys=...). Cached until keys change."""
+    def key_entries(self) -> list[tuple[str, bytes, str]]:
+        """(address, key, manufacturer) for every stored key, opened. Only for handing to decoders (e.g.
+        redecode workers); never log the result."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(T_KEYS.c.address, T_KEYS.c.manufacturer, T_KEYS.c.ciphertext)).all()
+        if not rows:
+            return []
+        master = self.master_key
+        return [(a, master.open(ct, a, m), m) for a, m, ct in rows]
+
+    def keystore(self):
+        """All meter keys as a decoders.keys.KeyStore for decoders.decode(keys=...). Cached until keys
+        change through this Store."""
         if self._keys is None:
-            with self.engine.connect() as conn:
-                rows = conn.execute(select(T_KEYS.c.address, T_KEYS.c.manufacturer, T_KEYS.c.ciphertext)).all()
-            master = self.master_key if rows else None
-            self._keys = VaultKeys({(m, a): master.open(ct, a, m) for a, m, ct in rows})  # type: ignore[union-attr]
+            self._keys = build_keystore(self.key_entries())
         return self._keys
 
     # ------------------------------------------------------------------ routes
