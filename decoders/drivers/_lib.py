@@ -54,28 +54,50 @@ def num(v: float | int) -> float | int:
     return r
 
 
+def _normalised(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> _dt.datetime:
+    """Calendar fields as a C library's mktime() normalises them: day 0 is the last day of the
+    previous month, month 0 is December of the previous year (the reference decoder prints these)."""
+    y = year + (month - 1) // 12
+    m = (month - 1) % 12 + 1
+    return _dt.datetime(y, m, 1) + _dt.timedelta(days=day - 1, hours=hour, minutes=minute)
+
+
+def _g_fields(b0: int, b1: int) -> tuple[int, int, int]:
+    return 2000 + (((b0 & 0xE0) >> 5) | ((b1 & 0xF0) >> 1)), b1 & 0x0F, b0 & 0x1F
+
+
 def date_text(raw: bytes) -> str | None:
-    """A type G date as printed even when it is not a valid calendar date (e.g. 2000-00-00)."""
+    """A type G date as printed; all-0xFF (not set) prints null."""
     if len(raw) < 2 or raw[:2] == b"\xff\xff":
         return None
-    b0, b1 = raw[0], raw[1]
-    year = 2000 + (((b0 & 0xE0) >> 5) | ((b1 & 0xF0) >> 1))
-    return f"{year:04d}-{b1 & 0x0F:02d}-{b0 & 0x1F:02d}"
+    y, m, d = _g_fields(raw[0], raw[1])
+    return _normalised(y, m, d).strftime("%Y-%m-%d")
 
 
-def datetime_text(raw: bytes) -> str | None:
+def date_text_raw(raw: bytes) -> str | None:
+    """A type G date digit by digit, without calendar normalisation (e.g. 2000-00-00)."""
+    if len(raw) < 2 or raw[:2] == b"\xff\xff":
+        return None
+    y, m, d = _g_fields(raw[0], raw[1])
+    return f"{y:04d}-{m:02d}-{d:02d}"
+
+
+def datetime_text(raw: bytes, seconds: bool = False) -> str | None:
     if len(raw) == 4:
         if raw == b"\xff\xff\xff\xff":
             return None
         b0, b1, b2, b3 = raw
-        year = 2000 + (((b2 & 0xE0) >> 5) | ((b3 & 0xF0) >> 1))
-        return f"{year:04d}-{b3 & 0x0F:02d}-{b2 & 0x1F:02d} {b1 & 0x1F:02d}:{b0 & 0x3F:02d}"
+        y, m, d = _g_fields(b2, b3)
+        return _normalised(y, m, d, b1 & 0x1F, b0 & 0x3F).strftime("%Y-%m-%d %H:%M")
     if len(raw) == 6:
         if raw[:5] == b"\xff" * 5:
             return None
-        _s, b1, b2, b3, b4 = raw[0], raw[1], raw[2], raw[3], raw[4]
-        year = 2000 + (((b3 & 0xE0) >> 5) | ((b4 & 0xF0) >> 1))
-        return f"{year:04d}-{b4 & 0x0F:02d}-{b3 & 0x1F:02d} {b2 & 0x1F:02d}:{b1 & 0x3F:02d}"
+        s, b1, b2, b3, b4 = raw[0], raw[1], raw[2], raw[3], raw[4]
+        y, m, d = _g_fields(b3, b4)
+        t = _normalised(y, m, d, b2 & 0x1F, b1 & 0x3F)
+        if seconds:
+            return (t + _dt.timedelta(seconds=s & 0x3F)).strftime("%Y-%m-%d %H:%M:%S")
+        return t.strftime("%Y-%m-%d %H:%M")
     if len(raw) == 2:
         d = date_text(raw)
         return None if d is None else d + " 00:00"
@@ -216,6 +238,10 @@ class Field:
             return date_text(r.raw)
         if k == "datetime":
             return datetime_text(r.raw)
+        if k == "datetime_s":
+            return datetime_text(r.raw, seconds=True)
+        if k == "date_raw":
+            return date_text_raw(r.raw)
         if k == "lookup":
             v = raw_uint(r)
             return None if v is None or self.lookup is None else self.lookup.text(v)
@@ -241,7 +267,7 @@ class Field:
             n = (n.replace("{storage}", str(r.storage)).replace("{tariff}", str(r.tariff))
                  .replace("{subunit}", str(r.subunit)).replace("{storage-1}", str(r.storage - 1))
                  .replace("{subunit+1}", str(r.subunit + 1)))
-        if self.unit and self.kind in ("num", "date", "datetime"):
+        if self.unit and self.kind in ("num", "date", "datetime", "int", "datetime_s", "date_raw"):
             return f"{n}_{self.unit}"
         return n
 
