@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "redecode": "server.cli:redecode",
     "routes": "server.cli:routes",
     "serve": "server.importer:serve",
+    "sync": "sync.cli:sync",
     "synth": "collector.radio_cli:synth",
 }
 

@@ -71,6 +71,7 @@ class PublisherConfig:
     batch_size: int = 500             # rows per MQTT message (~0.5 MB of JSON)
     max_inflight: int = 4             # batches published and not yet acked end to end
     ack_timeout_s: float = 60.0
+    ack_timeout_max_s: float = 900.0  # a slow importer doubles our patience up to this (no resend storm)
     backoff_min_s: float = 1.0
     backoff_max_s: float = 300.0
     rejected_backoff_s: float = 600.0  # the server refused to keep our data: do not hammer it
@@ -161,6 +162,7 @@ class Publisher:
         self._next_attempt = 0.0
         self._pause_until = 0.0
         self._batch_size = config.batch_size
+        self._ack_timeout = config.ack_timeout_s
         self._client: mqtt.Client | None = None
         self._outbox: Outbox | None = None
         self._last_status_write = 0.0
@@ -291,7 +293,7 @@ class Publisher:
         self._client.publish(m.status_topic(van), json.dumps({"state": "online", "van_id": van}), qos=1, retain=True)
         # acks for batches sent before the outage may still come (from our session); give them time
         for f in self._inflight.values():
-            f.deadline = now + self.cfg.ack_timeout_s
+            f.deadline = now + self._ack_timeout
         log.info("van %s online (session_present=%s)", van, getattr(flags, "session_present", None))
 
     def _on_puback(self, mid: int, rc: Any) -> None:
@@ -330,6 +332,8 @@ class Publisher:
             self._count("acks_ignored")
             return
         del self._inflight[ack.batch_id]
+        # acks flow again: drift back towards the configured timeout
+        self._ack_timeout = max(self.cfg.ack_timeout_s, self._ack_timeout * 0.9)
         if not ack.status.releases_rows:
             self._release(f)
             self._pause_until = time.monotonic() + self.cfg.rejected_backoff_s
@@ -393,18 +397,22 @@ class Publisher:
                 self._outbox.release(outbox_id)
                 self._lost(f"publish: {mqtt.error_string(info.rc)}")
                 return
-            self._inflight[bid] = InFlight(outbox_id, lo, hi, len(rows), info.mid, now, now + self.cfg.ack_timeout_s)
+            self._inflight[bid] = InFlight(outbox_id, lo, hi, len(rows), info.mid, now, now + self._ack_timeout)
             self._by_mid[info.mid] = bid
             with self._status_lock:
                 self._status.batches_sent += 1
 
     def _expire(self, now: float) -> None:
-        for bid in [b for b, f in self._inflight.items() if f.deadline <= now]:
+        expired = [b for b, f in self._inflight.items() if f.deadline <= now]
+        for bid in expired:
             f = self._inflight.pop(bid)
             self._release(f)
             self._count("batches_resent")
             log.info("no ack for batch %s (%d..%d) in %.0fs: re-sending", bid, f.seq_from, f.seq_to,
-                     self.cfg.ack_timeout_s)
+                     self._ack_timeout)
+        if expired:
+            # The importer is slow (a backlog), not gone: re-sending faster would only grow its queue.
+            self._ack_timeout = min(self.cfg.ack_timeout_max_s, self._ack_timeout * 2)
 
     def _release(self, f: InFlight) -> None:
         with contextlib.suppress(UnknownBatch):
