@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from collector.sources.framing import CHECKSUM, GARBAGE, Skipped, decode_transparent, xor_checksum
+from collector.sources.framing import (
+    CHECKSUM,
+    GARBAGE,
+    Skipped,
+    decode_transparent,
+    stalled_on_false_start,
+    xor_checksum,
+)
 from collector.sources.serial_stick import SerialStickSource, StickError
 from decoders.frame import Frame
 
@@ -59,7 +66,10 @@ def decode(buf: bytes | bytearray, *, transparent: bool = False, rssi: bool = Tr
             return (len(buf), GARBAGE) if final else (0, None)
         total = 3 + buf[2] + 1
         if len(buf) < total:
-            return (len(buf), Skipped("LENGTH")) if final else (0, None)
+            if final:
+                return len(buf), Skipped("LENGTH")
+            skip = stalled_on_false_start(buf, _decode_command, START)
+            return (skip, GARBAGE) if skip else (0, None)
         if xor_checksum(buf[:total - 1]) != buf[total - 1]:
             return 1, CHECKSUM
         return total, AmberMessage(buf[1], bytes(buf[3:total - 1]))
@@ -70,6 +80,10 @@ def decode(buf: bytes | bytearray, *, transparent: bool = False, rssi: bool = Tr
         return consumed, item
     nxt = buf.find(bytes([START]), 1)
     return (len(buf) if nxt < 0 else nxt), GARBAGE
+
+
+def _decode_command(buf: bytes) -> tuple[int, Any]:
+    return decode(buf)
 
 
 def rssi_dbm(raw: int) -> float:

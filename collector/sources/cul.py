@@ -97,7 +97,8 @@ class CulSource(SerialStickSource):
         return consumed, item
 
     def configure(self) -> None:
-        version = self.command(b"V\r\n", _line("CUL"))
+        # The leading CRLF ends any half line left by earlier traffic (e.g. another stick's probe).
+        version = self.command(b"\r\nV\r\n", _line("CUL"))
         self.device_info = {"version": version.text.strip()}
         modes = {m.upper() for m in self.link_modes}
         key = "C1+T1" if modes == {"C1", "T1"} else "+".join(sorted(modes))

@@ -9,7 +9,9 @@ Being pure functions on bytes, resynchronisation is tested with byte vectors, no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +93,28 @@ def decode_transparent(buf: bytes | bytearray, *, extra: int = 0, final: bool = 
                 return 0, None
             return 1, GARBAGE
     return total, bytes(buf[:total])
+
+
+def stalled_on_false_start(buf: bytes | bytearray, decode: Callable[[bytes], tuple[int, Any]],
+                           start: int) -> int:
+    """A header at buf[0] announced more bytes than have come; is it a false start?
+
+    Garbage can look like a header with a large length, and would hold back the real frames behind
+    it until that many bytes arrive. If, from a later `start` byte on, the rest of the buffer parses
+    as whole checked frames ending exactly at the buffer's end, the header at 0 was garbage: return
+    that offset to skip to (0 = keep waiting).
+    """
+    j = buf.find(bytes([start]), 1)
+    while j > 0:
+        pos, ok = j, False
+        while pos < len(buf):
+            consumed, item = decode(bytes(buf[pos:]))
+            if consumed == 0 or item is None or isinstance(item, Skipped):
+                ok = False
+                break
+            pos += consumed
+            ok = True
+        if ok and pos == len(buf):
+            return j
+        j = buf.find(bytes([start]), j + 1)
+    return 0

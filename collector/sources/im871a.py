@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from collector.sources.framing import CHECKSUM, GARBAGE, crc16_x25
+from collector.sources.framing import CHECKSUM, GARBAGE, crc16_x25, stalled_on_false_start
 from collector.sources.serial_stick import SerialStickSource, StickError
 from decoders.frame import Frame
 
@@ -91,7 +91,8 @@ def decode(buf: bytes | bytearray) -> tuple[int, Any]:
     has_ts, has_rssi, has_crc = bool(cf & FLAG_TIMESTAMP), bool(cf & FLAG_RSSI), bool(cf & FLAG_CRC)
     total = 4 + length + 4 * has_ts + has_rssi + 2 * has_crc
     if len(buf) < total:
-        return 0, None
+        skip = stalled_on_false_start(buf, _decode_checked, START)
+        return (skip, GARBAGE) if skip else (0, None)
     if has_crc and crc16_x25(buf[1:total - 2]) != int.from_bytes(buf[total - 2:total], "little"):
         return 1, CHECKSUM
     pos = 4 + length
@@ -102,6 +103,14 @@ def decode(buf: bytes | bytearray) -> tuple[int, Any]:
     if has_rssi:
         rssi = buf[pos]
     return total, HciMessage(endpoint, msg_id, bytes(buf[4:4 + length]), timestamp, rssi, has_crc)
+
+
+def _decode_checked(buf: bytes) -> tuple[int, Any]:
+    """Only frames a CRC vouches for count when judging a stalled header."""
+    consumed, item = decode(buf)
+    if isinstance(item, HciMessage) and not item.has_crc:
+        return 0, None
+    return consumed, item
 
 
 def rssi_dbm(raw: int) -> float:

@@ -454,11 +454,15 @@ class LogSource(Source):
         self.default_link_mode = link_mode.upper() if link_mode else None
         self._rssi = None if rssi is None else str(rssi).lower() not in ("0", "false", "no", "off")
         self._start_time = _utc(start) if start else None
-        self._fh = self._open(path)
-        head, binary = self._peek()
         if format is not None and format not in FORMATS:
             raise SpecError(f"unknown log format {format!r}; known: {', '.join(FORMATS)}")
-        self.format = format or sniff(head, binary=binary)
+        self._fh = self._open(path)
+        try:
+            head, binary = self._peek()
+            self.format = format or sniff(head, binary=binary)
+        except BaseException:
+            self._close_internal()
+            raise
         self._parser = _parser(self.format, binary=binary, rssi=self._rssi)
         self._backlog: list[bytes] = head
         self._entries: list[Entry] = []
