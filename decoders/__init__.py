@@ -60,6 +60,8 @@ def decode(telegram: bytes, *, keys: KeyStore | None = None, state: DecoderState
             if state is not None:
                 state.rejections[rej.reason] += 1
             return rej
+        if tg.decryption == "pending":
+            tg.decryption = "plain"
         fields = handler.fields(tg)
         alarms, bits = handler.alarms(tg)
         ident = tg.identity or tg.tpl_identity
@@ -71,7 +73,7 @@ def decode(telegram: bytes, *, keys: KeyStore | None = None, state: DecoderState
             raw, ident, tg.c_field, tuple(tg.ci_chain), tg.security, tg.acc, tg.sts, tg.readings, alarms,
             bits, drv.name if drv is not None else None, fields, handler.media_for(tg), tg.tpl_identity,
             tuple(tg.notes), tg.decryption, tg.frame_format, tg.message_counter, tg.mac_verified, tg.cfg,
-            tg.compact, tg.mfct_data, handler.meter_type,
+            tg.compact, tg.mfct_data, handler.meter_type, tg.meter_identity,
         )
     except Fail as f:
         rej = Rejection(f.reason, f.detail, raw, tg.meter if tg is not None else None,

@@ -34,7 +34,7 @@ def identity_from(m_le: bytes, a: bytes) -> Identity:
     if ident is None:
         if len(_IDENT_CACHE) > 200_000:
             _IDENT_CACHE.clear()
-        ident = Identity(MANUFACTURERS[(m_le[0] | m_le[1] << 8) & 0x7FFF], a[3::-1].hex().upper(), a[4], a[5])
+        ident = Identity(MANUFACTURERS[(m_le[0] | m_le[1] << 8) & 0x7FFF], a[3::-1].hex(), a[4], a[5])
         _IDENT_CACHE[k] = ident
     return ident
 
@@ -60,7 +60,7 @@ def link_layer(raw: bytes) -> Telegram:
         return tg
     if n < 11:
         raise Fail(Reject.LENGTH, f"{n} bytes are shorter than a link layer and CI")
-    if raw[0] == n - 1:
+    if raw[0] == n - 1 and not _looks_like_frame_b(raw, n):
         data, fmt = raw, "none"
     else:
         try:
@@ -78,6 +78,13 @@ def link_layer(raw: bytes) -> Telegram:
         raise Fail(Reject.LENGTH, "telegram shorter than a link layer and CI")
     _dll(tg)
     return tg
+
+
+def _looks_like_frame_b(raw: bytes, n: int) -> bool:
+    """Frame B also has L == len - 1 (its L counts the CRCs): check the CRC where B would carry it."""
+    if n <= 128:
+        return crc16_en13757(raw[:-2]) == (raw[-2] << 8 | raw[-1])
+    return crc16_en13757(raw[:126]) == (raw[126] << 8 | raw[127])
 
 
 def _dll(tg: Telegram) -> None:
@@ -344,8 +351,7 @@ def _mfct(tg: Telegram, pos: int) -> int:
     tg.tpl_offset = pos
     tg.payload_offset = pos + 1
     tg.payload = tg.data[pos + 1:]
-    tg.security = "mfct"
-    tg.decryption = "pending"
+    tg.decryption = "pending"  # the driver says whether (and how) the payload is protected
     return -1
 
 

@@ -23,8 +23,23 @@ def _table() -> list[int]:
 _TABLE = _table()
 
 
+try:  # a C implementation when available: 40x faster, and every CRC-free telegram is checked for frame B
+    from fastcrc import crc16 as _fastcrc16
+
+    _fast = _fastcrc16.en_13757
+except ImportError:  # pragma: no cover - the pure version below is the reference
+    _fast = None
+
+
 def crc16_en13757(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
     """CRC-16 with polynomial 0x3D65, init 0, result complemented (sent big-endian)."""
+    if crc == 0 and _fast is not None:
+        return _fast(data if type(data) is bytes else bytes(data))
+    return crc16_en13757_py(data, crc)
+
+
+def crc16_en13757_py(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
+    """The table-driven pure-Python reference of `crc16_en13757`."""
     table = _TABLE
     for b in data:
         crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ b) & 0xFF]

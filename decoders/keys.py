@@ -39,7 +39,7 @@ def _norm_id(text: Any, where: str) -> str:
     s = str(text).strip()
     if not s or not all(c in "0123456789abcdefABCDEF" for c in s) or len(s) > 8:
         raise KeyError_(f"{where}: meter id {s!r} is not up to 8 (BCD) digits")
-    return s.zfill(8).upper()
+    return s.zfill(8).lower()  # as identities print ids (digits; hex a-f lower)
 
 
 def _int(text: Any, where: str) -> int | None:

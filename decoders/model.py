@@ -110,13 +110,14 @@ class Decoded:
     compact: bool = False                   # compact frame decoded with a known format
     mfct_data: bytes = b""                  # manufacturer data after a 0x0F/0x1F DIF, raw
     meter_type: str = ""                    # driver's meter type ("WaterMeter", ...)
+    meter_identity: Identity | None = None  # set by drivers whose meters code their id their own way
 
     ok = True
 
     @property
     def meter(self) -> Identity:
-        """The metering device: the long-header identity when present, else the link-layer one."""
-        return self.tpl_identity or self.identity
+        """The metering device: a driver's override, else the long-header identity, else the link one."""
+        return self.meter_identity or self.tpl_identity or self.identity
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ class Telegram:
         "tpl_offset", "payload_offset", "acc", "sts", "cfg", "cfg_ext", "security_mode", "security",
         "decryption", "payload", "readings", "mfct_data", "more_records_follow", "ell", "afl",
         "message_counter", "mac_verified", "compact", "format_signature", "keys", "state", "notes",
-        "_key", "ci_pos", "driver",
+        "_key", "ci_pos", "driver", "meter_identity",
     )
 
     def __init__(self, raw: bytes, data: bytes, frame_format: str) -> None:
@@ -59,13 +59,14 @@ class Telegram:
         self.state: DecoderState | None = None
         self.notes: list[str] = []
         self._key: bytes | None = None    # the key used; never printed
+        self.meter_identity: Identity | None = None  # drivers: the real meter when the A field lies
         self.ci_pos = 10                  # index of the first CI
         self.driver: Driver | None = None
 
     @property
     def meter(self) -> Identity | None:
-        """The metering device: the long-header identity when present, else the link-layer one."""
-        return self.tpl_identity or self.identity
+        """The metering device: a driver's override, else the long-header identity, else the link one."""
+        return self.meter_identity or self.tpl_identity or self.identity
 
     def key(self) -> bytes | None:
         """The configured key for this meter (long-header identity first, then the link identity)."""
