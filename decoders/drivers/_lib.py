@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from decoders.drivers.base import Driver
-from decoders.model import Alarm, Reading
+from decoders.model import Alarm, Identity, Reading
 from decoders.telegram import Telegram
 
 HOURS_PER_YEAR = 365.2425 * 24
@@ -191,6 +191,7 @@ class Field:
     lookup: Lookup | None = None
     status: bool = False
     fmt: Callable[[Reading], Any] | None = None
+    null: Any = None     # printed instead of null for unset dates (some drivers print "")
 
     def matches(self, r: Reading) -> bool:
         if self.dif_vif is not None:
@@ -218,6 +219,10 @@ class Field:
         return got == self.vifes
 
     def render(self, r: Reading) -> Any:
+        v = self._render(r)
+        return self.null if v is None else v
+
+    def _render(self, r: Reading) -> Any:
         if self.fmt is not None:
             return self.fmt(r)
         k = self.kind
@@ -300,6 +305,23 @@ def join_status(words: Iterable[str]) -> str:
     return " ".join(ws) if ws else "OK"
 
 
+def secondary_address(tg: Telegram) -> None:
+    """An 8-byte enhanced-identification record (DIF 07, VIF 79) is a full secondary address: id,
+    manufacturer, version and device type of the metering device behind a radio module. The reference
+    decoder reports that device, so it becomes the meter identity here too."""
+    for r in tg.readings:
+        if r.dif_vif == "0779" and len(r.raw) == 8:
+            raw = r.raw
+            m = raw[4] | raw[5] << 8
+            letters = "".join(chr(((m & 0x7FFF) >> s) % 32 + 64) for s in (10, 5, 0))
+            ident = raw[3::-1].hex().upper()
+            # the same id as the link layer: the link-layer address stays the one reported
+            same = tg.identity is not None and tg.identity.id == ident
+            if ident.isdigit() and int(ident) > 0 and not same:
+                tg.tpl_identity = Identity(letters, ident, raw[6], raw[7])
+            return
+
+
 class SpecDriver(Driver):
     """A driver whose output is its `spec` table (plus optional `extra(tg, out)` code).
 
@@ -312,8 +334,11 @@ class SpecDriver(Driver):
     status_name: ClassVar[str] = "status"
     tpl_mfct_bits: ClassVar[Mapping[int, str] | None] = None
     alarm_lookups: ClassVar[tuple[tuple[str, Lookup], ...]] = ()  # (field name, lookup) -> alarms
+    persistent: ClassVar[bool] = True
 
     def fields(self, tg: Telegram) -> dict[str, Any]:
+        if tg.tpl_identity is None:
+            secondary_address(tg)
         out: dict[str, Any] = {}
         status_words: list[str] = []
         status_seen = False
@@ -337,6 +362,14 @@ class SpecDriver(Driver):
                 if not templated:
                     break
         self.extra(tg, out)
+        if self.persistent and tg.state is not None and tg.meter is not None:
+            # Like the reference decoder, a meter's fields keep their last value until a telegram
+            # carries them again (compact or short frames update only part of them).
+            memory = tg.driver_state(self.name)
+            prev = memory.get(tg.meter.key)
+            if prev:
+                out = {**prev, **out}
+            memory[tg.meter.key] = {k: v for k, v in out.items() if k != "_status_words"}
         if self.status is not None:
             words = list(status_words)
             extra_words = out.pop("_status_words", None)
