@@ -316,7 +316,9 @@ class RouteSheet:
     def load(cls, path: str | os.PathLike[str], fmt: str | None = None) -> RouteSheet:
         p = Path(path)
         try:
-            text = p.read_text(encoding="utf-8-sig")
+            # newline="": a quoted CR inside an address must reach the csv module untranslated
+            with open(p, encoding="utf-8-sig", newline="") as f:
+                text = f.read()
         except (OSError, UnicodeDecodeError) as e:
             raise RouteSheetError(str(p), f"cannot read: {e}") from None
         fmt = fmt or ("json" if p.suffix.lower() == ".json" or text.lstrip().startswith("{") else "csv")
@@ -348,12 +350,11 @@ class RouteSheet:
 
     @classmethod
     def from_csv(cls, text: str, *, default_id: str = "route", where: str = "<csv>") -> RouteSheet:
-        sample = text[:4096]
-        try:
-            dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-        except csv.Error:
-            dialect = csv.excel
-        reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+        # the delimiter is decided by the header line alone: addresses may hold any character
+        header = text.splitlines()[0] if text else ""
+        delim = max(",;\t", key=header.count) if any(c in header for c in ",;\t") else ","
+        dialect = csv.excel
+        reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect, delimiter=delim)
         if not reader.fieldnames:
             raise RouteSheetError(where, "empty file (no header line)")
         meters = []
@@ -391,7 +392,7 @@ class RouteSheet:
 
     def to_csv(self) -> str:
         buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
+        w = csv.writer(buf)  # CRLF terminator: it also makes the writer quote fields holding a CR
         w.writerow(ROUTE_COLUMNS + COLUMNS)
         route = [self.route_id, self.name, self.timezone, self.due_date.isoformat() if self.due_date else ""]
         for m in self.meters:
@@ -409,7 +410,7 @@ class RouteSheet:
         else:
             raise RouteSheetError(str(p), f"unknown route sheet format {fmt!r}")
         tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8", newline="")
         os.replace(tmp, p)  # a half-written sheet must never replace a good one
 
     def find(self, manufacturer: str | None, meter_id: str, version: int | None = None,
