@@ -13,6 +13,7 @@ import click
 
 # name -> "module:attribute" of a click command or group
 COMMANDS: dict[str, str] = {
+    "api": "server.api.cli:api",
     "bill": "server.billing.cli:bill",
     "db": "server.cli:db",
     "decode": "decoders.cli:decode",
