@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "serve": "server.importer:serve",
     "sync": "sync.cli:sync",
     "synth": "collector.radio_cli:synth",
+    "demod": "collector.radio_cli:demod",
 }
 
 

@@ -124,6 +124,7 @@ class Demodulator:
         self._buf_start = 0          # stream sample index of _buf[0]
         self._done_until = 0         # stream sample up to which bursts have been processed
         self._floors: deque[float] = deque(maxlen=16)
+        self._floor = 0.0
         self._dc = np.complex64(0)
         self._recent: deque[tuple[bytes, int]] = deque(maxlen=64)
         self._tables: dict[Any, np.ndarray] = {}
@@ -157,6 +158,7 @@ class Demodulator:
         if len(sm):
             self._floors.append(float(np.percentile(sm, 20)))
         floor = float(np.median(self._floors)) if self._floors else 1.0
+        self._floor = floor
         active = sm > floor * (1 + THRESHOLD)
         runs = self._runs(active)
         frames: list[RadioFrame] = []
@@ -321,7 +323,7 @@ class Demodulator:
         k0 = int(np.floor((ch.offset_hz - half) / df))
         k1 = int(np.ceil((ch.offset_hz + half) / df))
         idx = np.arange(k0, k1 + 1) % nfft
-        q = p[idx] - np.median(p)
+        q = p[idx] - float(np.partition(p, len(p) // 2)[len(p) // 2])
         np.maximum(q, 0, out=q)
         tot = float(q.sum())
         if tot <= 0:
@@ -363,7 +365,7 @@ class Demodulator:
             raise FrameFail("SHORT")
         amp_p, amp_m = np.sqrt(pp[pos]), np.sqrt(pm[pos])
         soft = amp_p - amp_m
-        clip = 4 * float(np.median(np.abs(soft))) + 1e-9
+        clip = 3 * float(np.mean(np.abs(soft))) + 1e-9  # impulses must not dominate the reliabilities
         np.clip(soft, -clip, clip, out=soft)
         frames = self._frames_from_chips(soft, ch, pos, amp_p, amp_m, a + region, f_ch - ch.offset_hz, seg)
         return frames
@@ -440,7 +442,7 @@ class Demodulator:
         snr = max(float(win.mean()) - noise, 1e-12) / noise
         sig = seg[pos[c0]: pos[c1]]
         p_sig = float(np.mean(sig.real ** 2 + sig.imag ** 2)) if len(sig) else 0.0
-        floor = float(np.median(self._floors)) if self._floors else 0.0
+        floor = self._floor
         rssi = 10 * np.log10(max(p_sig - floor, 1e-9) / 127.5 ** 2)
         sample = self._buf_start + base + int(pos[c0])
         return RadioFrame(d.telegram, d.mode, d.frame_format, sample / self.fs, sample, float(rssi),

@@ -1,0 +1,155 @@
+"""rtl_tcp source: IQ over TCP from a remote dongle (``rtl_tcp -a 0.0.0.0`` on a Pi in the van).
+
+Spec ``rtltcp:HOST:PORT`` with options ``freq`` (default 868.95M), ``rate`` (1600k), ``gain`` (dB or
+``auto``), ``ppm``, ``modes`` and ``protocol``: ``rtl_tcp`` (default; the rtl-sdr wire protocol, read
+with a plain socket) or ``pyrtlsdr`` (pyrtlsdr's own TCP server, read with ``rtlsdr.RtlSdrTcpClient``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import socket
+import struct
+from typing import Any
+
+import numpy as np
+
+from collector.sources.base import SourceExhausted, SourceUnavailable, SpecError, parse_link_modes
+from collector.sources.iq import ALL_MODES, SdrSource, parse_rate
+
+DEFAULT_FREQ = 868.95e6
+DEFAULT_RATE = 1.6e6
+
+
+def rtltcp_command(cmd: int, value: int) -> bytes:
+    return struct.pack(">BI", cmd, value & 0xFFFFFFFF)
+
+
+class RtlTcpSource(SdrSource):
+    kind = "rtltcp"
+
+    def __init__(self, host: str, port: int = 1234, *, freq: Any = None, rate: Any = None, gain: Any = "auto",
+                 ppm: int | str = 0, modes: Any = ALL_MODES, protocol: str = "rtl_tcp",
+                 connect_timeout: float = 5.0, **kw: Any):
+        fs = parse_rate(rate, "rate") or DEFAULT_RATE
+        centre = parse_rate(freq, "freq") or DEFAULT_FREQ
+        if isinstance(modes, str):
+            modes = parse_link_modes(modes, ALL_MODES)
+        super().__init__(f"rtltcp:{host}:{port}", fs, centre, "cu8", tuple(modes), **kw)
+        self.host, self.port, self.protocol = host, int(port), protocol
+        self.server_info: dict[str, int] = {}
+        self._sock: socket.socket | None = None
+        self._client: Any = None
+        self._n_bytes = 2 * self.chunk_samples
+        gain_db = None if str(gain).lower() in ("auto", "", "none") else float(gain)
+        if protocol == "rtl_tcp":
+            self._open_rtltcp(connect_timeout, gain_db, int(ppm))
+        elif protocol == "pyrtlsdr":
+            self._open_pyrtlsdr(gain_db, int(ppm))
+        else:
+            raise SpecError(f"rtltcp protocol must be rtl_tcp or pyrtlsdr, not {protocol!r}")
+
+    @classmethod
+    def from_spec(cls, args: str, options: dict[str, str]) -> RtlTcpSource:
+        host, _, port = args.rpartition(":")
+        if not host:
+            host, port = args or "127.0.0.1", "1234"
+        if not port.isdigit():
+            raise SpecError(f"rtltcp spec wants HOST:PORT, got {args!r}")
+        opts = dict(options)
+        return cls(host, int(port), freq=opts.pop("freq", None), rate=opts.pop("rate", None),
+                   gain=opts.pop("gain", "auto"), ppm=opts.pop("ppm", 0), modes=opts.pop("modes", "t1,c1,s1"),
+                   protocol=opts.pop("protocol", "rtl_tcp"))
+
+    # --- rtl_tcp wire protocol ---------------------------------------------------------------------
+
+    def _open_rtltcp(self, timeout: float, gain_db: float | None, ppm: int) -> None:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=timeout)
+            header = b""
+            while len(header) < 12:
+                got = sock.recv(12 - len(header))
+                if not got:
+                    raise OSError("connection closed before the rtl_tcp header")
+                header += got
+        except OSError as exc:
+            raise SourceUnavailable(f"rtl_tcp {self.host}:{self.port}: {exc}") from exc
+        if header[:4] != b"RTL0":
+            sock.close()
+            raise SourceUnavailable(f"{self.host}:{self.port} is not an rtl_tcp server (header {header[:4]!r})")
+        tuner, ngains = struct.unpack(">II", header[4:12])
+        self.server_info = {"tuner_type": tuner, "gain_count": ngains}
+        cmds = [rtltcp_command(2, int(self.fs)), rtltcp_command(1, int(self.centre_hz)),
+                rtltcp_command(5, ppm)]
+        if gain_db is None:
+            cmds += [rtltcp_command(3, 0), rtltcp_command(8, 1)]
+        else:
+            cmds += [rtltcp_command(3, 1), rtltcp_command(4, int(round(gain_db * 10)))]
+        sock.sendall(b"".join(cmds))
+        self._sock = sock
+        self._carry = b""
+
+    def _read_rtltcp(self, timeout: float) -> bytes | None:
+        assert self._sock is not None
+        self._sock.settimeout(max(timeout, 0.001))
+        try:
+            data = self._sock.recv(self._n_bytes)
+        except TimeoutError:
+            return None
+        except OSError as exc:
+            if self.closed:
+                raise SourceExhausted(self.name) from exc
+            raise SourceUnavailable(f"rtl_tcp {self.host}:{self.port}: {exc}") from exc
+        if not data:
+            raise SourceExhausted(self.name)
+        data = self._carry + data
+        cut = len(data) & ~1       # keep I/Q pairs together across reads
+        self._carry = data[cut:]
+        return data[:cut]
+
+    # --- pyrtlsdr's TCP protocol ---------------------------------------------------------------------
+
+    def _open_pyrtlsdr(self, gain_db: float | None, ppm: int) -> None:
+        try:
+            from rtlsdr import RtlSdrTcpClient
+        except ImportError as exc:  # pyrtlsdr loads librtlsdr even for the TCP client
+            raise SourceUnavailable(f"pyrtlsdr unavailable: {exc}") from exc
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # the client prints on every call
+                client = RtlSdrTcpClient(hostname=self.host, port=self.port)
+                client.sample_rate = int(self.fs)
+                client.center_freq = int(self.centre_hz)
+                client.freq_correction = ppm
+                client.gain = "auto" if gain_db is None else gain_db
+        except Exception as exc:  # noqa: BLE001 - pyrtlsdr raises bare Exceptions and socket errors
+            raise SourceUnavailable(f"pyrtlsdr TCP {self.host}:{self.port}: {exc}") from exc
+        self._client = client
+
+    def _read_pyrtlsdr(self, timeout: float) -> bytes | None:
+        from rtlsdr.rtlsdrtcp.base import CommunicationError
+
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                data = self._client.read_bytes(self._n_bytes)
+        except CommunicationError as exc:
+            if "unsuccessful" in str(exc):
+                raise SourceExhausted(self.name) from exc
+            raise SourceUnavailable(f"pyrtlsdr TCP {self.host}:{self.port}: {exc}") from exc
+        except OSError as exc:
+            raise SourceUnavailable(f"pyrtlsdr TCP {self.host}:{self.port}: {exc}") from exc
+        return np.asarray(data, dtype=np.uint8).tobytes()
+
+    def _read_chunk(self, timeout: float) -> bytes | None:
+        if self.protocol == "rtl_tcp":
+            return self._read_rtltcp(timeout)
+        return self._read_pyrtlsdr(timeout)
+
+    def _close_internal(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+            self._sock.close()
+        if self._client is not None:
+            with contextlib.redirect_stdout(io.StringIO()):
+                self._client.close()
