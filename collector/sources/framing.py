@@ -48,9 +48,7 @@ VALID_C_FIELDS = frozenset({
 
 
 def _mfct_ok(lo: int, hi: int) -> bool:
-    code = lo | hi << 8
-    if code & 0x8000:
-        return False
+    code = lo | hi << 8  # bit 15 is set by some real meters (Apator), so it is not checked
     letters = ((code >> 10) & 0x1F, (code >> 5) & 0x1F, code & 0x1F)
     return all(1 <= x <= 26 for x in letters)
 
@@ -71,8 +69,8 @@ def decode_transparent(buf: bytes | bytearray, *, extra: int = 0, final: bool = 
 
     ``extra`` bytes (an appended RSSI) are counted inside L by some sticks; they stay in the message.
     Without a checksum, sync is found by plausibility: L >= 10, a known C field, a manufacturer code of
-    three letters. A header whose meter id is not BCD is only trusted when the byte after its end starts
-    another plausible header or ends the data: a stray byte in front of a real frame otherwise steals it.
+    three letters. A header whose meter id is not BCD is distrusted when a BCD-id header starts inside
+    it: a stray byte in front of a real frame would otherwise steal it (serial_rawtty_bad.hex).
     ``final``: no more bytes will come (end of a file), so an incomplete tail is garbage.
     """
     n = len(buf)
@@ -86,12 +84,10 @@ def decode_transparent(buf: bytes | bytearray, *, extra: int = 0, final: bool = 
     total = buf[0] + 1
     if n < total:
         return (n, Skipped("LENGTH")) if final else (0, None)
-    if n >= 8 and not _bcd(bytes(buf[4:8])):
-        after = plausible_header(buf, total)
-        if after is False or (after is None and total < n and not final):
-            if after is None:
-                return 0, None
-            return 1, GARBAGE
+    if not _bcd(bytes(buf[4:8])):
+        for j in range(1, min(total, n - 8)):
+            if plausible_header(buf, j) and _bcd(bytes(buf[j + 4:j + 8])):
+                return 1, GARBAGE
     return total, bytes(buf[:total])
 
 
