@@ -76,6 +76,19 @@ def upsert(
 
 def _copy_merge(conn: Connection, table: Table, rows: Sequence[Row], key: Sequence[str]) -> int:
     cols = list(rows[0])
+    # COPY bypasses SQLAlchemy's Python-side column defaults (created_at …): evaluate them once here.
+    defaults: dict[str, Any] = {}
+    for c in table.c:
+        d = c.default
+        if c.name in cols or c.primary_key or d is None:
+            continue
+        if d.is_callable:
+            defaults[c.name] = d.arg(None)  # type: ignore[attr-defined]
+        elif d.is_scalar:
+            defaults[c.name] = d.arg  # type: ignore[attr-defined]
+    if defaults:
+        rows = [{**r, **defaults} for r in rows]
+        cols += list(defaults)
     # One staging table per column set: callers may offer different subsets of a table's columns.
     stage = f"_stage_{table.name}_{zlib.crc32(','.join(cols).encode()):08x}"
     col_sql = ", ".join(f'"{c}"' for c in cols)
