@@ -192,6 +192,7 @@ class Field:
     status: bool = False
     fmt: Callable[[Reading], Any] | None = None
     null: Any = None     # printed instead of null for unset dates (some drivers print "")
+    nth: int = 1         # take the n-th matching record (meters repeat identical headers)
 
     def matches(self, r: Reading) -> bool:
         if self.dif_vif is not None:
@@ -281,23 +282,29 @@ def _in(v: int, want: int | range) -> bool:
     return v == want if isinstance(want, int) else v in want
 
 
-def tpl_status_words(sts: int | None, mfct_bits: Mapping[int, str] | None = None) -> list[str]:
-    """The TPL status byte as wmbusmeters names its bits (bits 5-7 are the manufacturer's)."""
+def tpl_status_words(sts: int | None, names: Mapping[int, str] | None = None) -> list[str]:
+    """The TPL status byte as the reference decoder names its bits. Bits 0-1 (application busy/error/
+    alarm) are not printed; bits 2-4 are standard; a driver may rename any bit (bits 5-7 belong to the
+    manufacturer); unnamed manufacturer bits print as UNKNOWN_<hex>."""
     if not sts:
         return []
     words: list[str] = []
-    # Bits 0-1 (application busy/error/alarm) are not printed by the reference decoder.
-    words.extend(name for bit, name in TPL_STATUS_NAMES if sts & bit)
-    hi = sts & 0xE0
-    if hi:
-        if mfct_bits:
-            for bit, name in mfct_bits.items():
-                if hi & bit:
-                    words.append(name)
-                    hi &= ~bit
-        if hi:
-            words.append(f"UNKNOWN_{hi:02X}")
+    rest = sts & 0xFC
+    for bit in (0x04, 0x08, 0x10, 0x20, 0x40, 0x80):
+        if not rest & bit:
+            continue
+        name = names.get(bit) if names else None
+        if name is None:
+            name = _TPL_STD.get(bit)
+        if name is not None:
+            words.append(name)
+            rest &= ~bit
+    if rest:
+        words.append(f"UNKNOWN_{rest:02X}")
     return words
+
+
+_TPL_STD = dict(TPL_STATUS_NAMES)
 
 
 def join_status(words: Iterable[str]) -> str:
@@ -345,8 +352,12 @@ class SpecDriver(Driver):
         readings = tg.readings
         for f in self.spec:
             templated = "{" in f.name
+            skip = f.nth - 1
             for r in readings:
                 if not f.matches(r):
+                    continue
+                if skip:
+                    skip -= 1
                     continue
                 name = f.out_name(r)
                 if name in out:
@@ -414,7 +425,7 @@ LIB: dict[str, Field] = {
     "target_m3": F("target", "volume", "m3", storage=1),
     "target_date": F("target", ("date", "datetime"), "date", kind="date", storage=1),
     "target_datetime": F("target", ("datetime", "date"), "datetime", kind="datetime", storage=1),
-    "meter_datetime": F("meter", ("datetime",), "datetime", kind="datetime"),
+    "meter_datetime": F("meter", ("datetime",), "datetime", kind="datetime_s"),
     "meter_date": F("meter", ("date",), "date", kind="date"),
     "device_datetime": F("device", ("datetime",), "datetime", kind="datetime"),
     "total_backward_m3": F("total_backward", "volume", "m3", vifes=("backward",)),
