@@ -168,9 +168,15 @@ class TestSourceContract:
         assert case.source.counters.crc_failures == sum(f.crc_ok is False for f in frames)
 
     def test_iteration_equals_recv(self, case):
-        if not case.finite:
-            pytest.skip("a live stick never ends; iteration is recv() in a loop")
-        assert [f.telegram for f in case.source] == case.telegrams
+        got = []
+        for f in case.source:  # a live stick never ends: stop after what was sent
+            got.append(f.telegram)
+            if not case.finite and len(got) == len(case.telegrams):
+                break
+        if case.extra.get("merged"):
+            assert sorted(got) == sorted(case.telegrams)
+        else:
+            assert got == case.telegrams
 
     def test_clean_close(self, case):
         first = case.source.recv(timeout=5)
