@@ -125,6 +125,7 @@ class Demodulator:
         self._done_until = 0         # stream sample up to which bursts have been processed
         self._floors: deque[float] = deque(maxlen=16)
         self._floor = 0.0
+        self._sub_power = float("inf")
         self._dc = np.complex64(0)
         self._recent: deque[tuple[bytes, int]] = deque(maxlen=64)
         self._tables: dict[Any, np.ndarray] = {}
@@ -151,8 +152,8 @@ class Demodulator:
         nblk = n // self._block
         if nblk < 2 * SMOOTH_BLOCKS and not final:
             return []
-        power = self._block_power(self._buf[: nblk * self._block * self._bps], nblk)
         self._update_dc(self._buf[: n * self._bps])
+        power = self._block_power(self._buf[: nblk * self._block * self._bps], nblk)
         kern = np.full(SMOOTH_BLOCKS, 1 / SMOOTH_BLOCKS, np.float32)
         sm = np.convolve(power, kern, mode="same") if nblk >= SMOOTH_BLOCKS else power
         if len(sm):
@@ -186,7 +187,12 @@ class Demodulator:
         return frames
 
     def _block_power(self, raw: np.ndarray, nblk: int) -> np.ndarray:
-        if self._plut is not None:
+        dc = self._dc
+        if abs(dc) ** 2 > 0.05 * self._sub_power:
+            # a strong LO leak would hide weak bursts in the total power: measure around it
+            x = from_raw(raw, self.fmt)[::DECIMATE] - dc
+            p = (x.real * x.real + x.imag * x.imag).astype(np.float32)
+        elif self._plut is not None:
             sub = raw.view("<u2")[::DECIMATE]
             p = self._plut[sub]
         else:
@@ -202,6 +208,7 @@ class Demodulator:
             return
         x = from_raw(np.ascontiguousarray(sub), self.fmt)
         dc = np.complex64(x.mean())
+        self._sub_power = float(np.mean(x.real * x.real + x.imag * x.imag))
         self._dc = dc if self._dc == 0 else np.complex64(0.7 * self._dc + 0.3 * dc)
 
     def _runs(self, active: np.ndarray) -> list[tuple[int, int]]:
@@ -225,8 +232,15 @@ class Demodulator:
         p2 = power[b0:b1]
         if len(p2) > 1:
             p2 = 0.5 * (p2[:-1] + p2[1:])
-        above = np.flatnonzero(p2 > half)
-        return b0 + (int(above[0]) if len(above) else 0)
+        # sustained rise only: an impulse just before the burst must not move the start
+        hold = 4
+        above = p2 > half
+        if len(above) >= hold:
+            sustained = np.flatnonzero(np.convolve(above, np.ones(hold), mode="valid") >= hold)
+            if len(sustained):
+                return b0 + int(sustained[0])
+        first = np.flatnonzero(above)
+        return b0 + (int(first[0]) if len(first) else 0)
 
     def _steps(self, sm: np.ndarray, b0: int, b1: int, floor: float) -> list[int]:
         """Sample offsets (from the burst start) where power jumps by > 4 dB: a stronger late arrival."""
@@ -363,10 +377,14 @@ class Demodulator:
         pos = pos[(pos >= 0) & (pos < len(pp))]
         if len(pos) < 40:
             raise FrameFail("SHORT")
-        amp_p, amp_m = np.sqrt(pp[pos]), np.sqrt(pm[pos])
+        e_p, e_m = pp[pos], pm[pos]
+        amp_p, amp_m = np.sqrt(e_p), np.sqrt(e_m)
         soft = amp_p - amp_m
-        clip = 3 * float(np.mean(np.abs(soft))) + 1e-9  # impulses must not dominate the reliabilities
-        np.clip(soft, -clip, clip, out=soft)
+        # chips hit by an impulse carry far more energy than the burst: erase them (soft 0) so that
+        # CRC repair tries them first instead of trusting them most
+        tot = e_p + e_m
+        typical = float(np.partition(tot, len(tot) // 2)[len(tot) // 2])
+        soft[tot > 8 * typical] = 0.0
         frames = self._frames_from_chips(soft, ch, pos, amp_p, amp_m, a + region, f_ch - ch.offset_hz, seg)
         return frames
 

@@ -112,7 +112,8 @@ def auto_gain(scene: Scene, full_scale: float = 0.7) -> float:
     """Counts per unit amplitude: strongest burst peaks near `full_scale` of the 8-bit range, noise kept
     at >= 3 counts RMS per component (an AGC-like setting)."""
     amps = [np.sqrt(10 ** (b.ecn0_db / 10) * MODES[b.mode].chip_rate / scene.fs) for b in scene.bursts]
-    peak = (max(amps) if amps else 0.0) + 3 * np.sqrt(0.5)
+    dc = np.sqrt(10 ** (scene.dc_db / 10)) if scene.dc_db is not None else 0.0
+    peak = (max(amps) if amps else 0.0) + 3 * np.sqrt(0.5) + dc
     gain = full_scale * 127.5 / peak
     return float(min(gain, 28 / np.sqrt(0.5)))
 
