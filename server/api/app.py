@@ -34,6 +34,7 @@ MAX_ID = 2**53
 REAL = ("radio", "manual", "self_reading")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": s.Problem, "description": "the request body is not parseable JSON"},
     401: {"model": s.Problem, "description": "missing or invalid bearer token"},
     403: {"model": s.Problem, "description": "not allowed for this token"},
     404: {"model": s.Problem, "description": "not found"},

@@ -129,3 +129,42 @@ def _opening(store: Store, period: Period, labels: dict[int, str]) -> tuple[int 
         if label is not None:
             opening[label] = bm.Position(label, at, value, bm.Source(source), method)
     return run_id, opening
+
+
+def load_service_point(store: Store, code: str, since: datetime, until: datetime,
+                       ) -> tuple[int, int | None, bm.ServicePoint] | None:
+    """One service point with everything billing needs over [since, until), via per-entity store calls
+    (the API's consumption history; a run uses `load_inputs`)."""
+    sp = store.service_point(code=code)
+    if sp is None:
+        return None
+    history_start = since - HISTORY
+    insts = store.installations(service_point_id=sp.id, since=history_start, until=until)
+    meters = {m.id: m for m in store.meters(ids=sorted({i.meter_id for i in insts}))} if insts else {}
+    readings: dict[int, list[bm.RegisterReading]] = defaultdict(list)
+    if meters:
+        for r in store.readings(meter_ids=sorted(meters), since=history_start, until=until + LOOKAHEAD,
+                                quantity="volume", sources=sorted(REAL)):
+            if r.value is None or r.function != "instantaneous" or r.tariff or r.subunit or \
+                    (r.storage and not r.meter_clock):
+                continue
+            readings[r.meter_id].append(bm.RegisterReading(r.value_at, r.value, bm.Source(r.source), r.due_date))
+    faults: dict[int, list[bm.Fault]] = defaultdict(list)
+    for f in store.faults(meter_ids=sorted(meters)) if meters else []:
+        faults[f.meter_id].append(bm.Fault(f.start, f.end))
+    account = store.account(id=sp.account_id) if sp.account_id else None
+    installs = []
+    for inst in insts:
+        m = meters[inst.meter_id]
+        installs.append(bm.Installation(
+            meter_id=meter_label(m), role=bm.Role(inst.role), installed_at=inst.installed_at,
+            initial_value=inst.initial_reading or Decimal(0), removed_at=inst.removed_at,
+            final_value=inst.final_reading, readings=readings.get(m.id, []),
+            register_modulus=m.register_modulus, legalised_until=m.legalised_until,
+            faults=faults.get(m.id, [])))
+    alarms = [bm.AlarmEvent(meter_label(meters[a.meter_id]), a.observed_at, a.alarm)
+              for a in store.alarms(since=since, until=until, service_point_id=sp.id) if a.meter_id in meters]
+    return sp.id, sp.account_id, bm.ServicePoint(
+        id=sp.code, account=account.number if account else None, connection=bm.Connection(sp.connection),
+        installations=installs, norm_category=sp.norm_category, norm_units=sp.norm_units or Decimal(0),
+        sewered=sp.sewered, max_daily_m3=sp.max_daily_m3, alarms=alarms, address=sp.address)

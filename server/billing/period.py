@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+MIN_YEAR, MAX_YEAR = 1900, 2999   # a year of history and lookahead around any period stays representable
+
 
 class PeriodError(ValueError):
     """A period string that is not YYYY-MM or YYYY-MM..YYYY-MM."""
@@ -57,6 +59,8 @@ class Period:
             last = date(int(m[3]), int(m[4]), 1) if m[3] else start
         except ValueError as e:
             raise PeriodError(f"bad period {text!r}: {e}") from None
+        if not (start.year >= MIN_YEAR and last.year <= MAX_YEAR):
+            raise PeriodError(f"period {text!r} outside {MIN_YEAR}..{MAX_YEAR}")
         if last < start:
             raise PeriodError(f"period ends before it starts: {text!r}")
         return cls(start, add_months(last, 1))
