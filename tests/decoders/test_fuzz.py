@@ -1,0 +1,68 @@
+"""Random and mutated bytes give a Decoded or a typed Rejection, never an exception or an internal error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from decoders import DecoderState, KeyStore, decode
+from decoders.model import Decoded, Rejection
+
+CORPUS = Path(__file__).resolve().parents[2] / "fixtures" / "corpus" / "wmbus_telegrams.jsonl"
+TELEGRAMS = [bytes.fromhex(json.loads(line)["telegram"]) for line in CORPUS.read_text().splitlines() if line]
+KEYS = KeyStore.single(bytes(16))
+
+
+def check(t: bytes, **kw) -> None:
+    r = decode(t, **kw)
+    assert isinstance(r, (Decoded, Rejection))
+    if isinstance(r, Rejection):
+        assert "internal error" not in r.detail, (t.hex(), r.detail)
+        assert r.raw == t
+    else:
+        assert r.raw == t
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(min_size=0, max_size=300))
+def test_random_bytes(b):
+    check(b)
+    check(b, keys=KEYS)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.binary(min_size=10, max_size=255))
+def test_random_with_valid_length(b):
+    t = bytes([len(b)]) + b
+    check(t)
+    check(t, keys=KEYS, state=DecoderState())
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(TELEGRAMS), st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=6),
+       st.integers(-40, 40), st.sampled_from(["bcd", "flip", "cut", "none"]))
+def test_mutated_corpus(t, flips, cut, mode):
+    b = bytearray(t)
+    for pos, val in flips:
+        if b:
+            b[pos % len(b)] = val if mode != "flip" else b[pos % len(b)] ^ (val or 1)
+    if mode == "cut" and cut:
+        b = b[:cut] if cut > 0 else b[:len(b) + cut]
+        if b and b[0] != 0x68:
+            b[0] = max(len(b) - 1, 0) & 0xFF
+    check(bytes(b))
+    check(bytes(b), keys=KEYS, state=DecoderState())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(TELEGRAMS), st.sampled_from([None, "izar", "apator162", "unknown-driver", "kamwater"]))
+def test_corpus_with_any_driver(t, driver):
+    check(t, driver=driver)
+
+
+def test_non_bytes_input():
+    r = decode("not bytes")  # type: ignore[arg-type]
+    assert isinstance(r, Rejection)
