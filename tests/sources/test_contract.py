@@ -85,7 +85,7 @@ def _log_content(fmt: str, tmp: Path) -> Path:
 LOG_FORMATS = ["capture", "rtlwmbus", "rtl433-json", "rtl433-csv", "simulation", "hex", "rawtty", "im871a",
                "amb8465", "cul"]
 STICKS = ["im871a", "amb8465", "cul"]
-CASES = ["virtual", *[f"log-{f}" for f in LOG_FORMATS], *[f"stick-{s}" for s in STICKS], "multi"]
+CASES = ["virtual", *[f"log-{f}" for f in LOG_FORMATS], *[f"stick-{s}" for s in STICKS], "multi", "iq"]
 
 
 @pytest.fixture(params=CASES)
@@ -112,6 +112,14 @@ def case(request, tmp_path, emulator) -> Case:
             return open_source(spec)
 
         c = Case(open_source(spec), TELEGRAMS, finite=False, reopen=again)
+    elif name == "iq":  # the SDR engineer's IQ-file source, fed a synthetic capture of clean bursts
+        from collector.radio.synth import Burst, Scene, write_scene
+
+        short = [t for t in TELEGRAMS if len(t) < 100][:4]
+        scene = Scene(duration_s=0.25, bursts=[Burst(t, ("T1", "C1")[i % 2], "A", 0.01 + 0.05 * i, 25.0)
+                                               for i, t in enumerate(short)])
+        path = write_scene(scene, tmp_path, "contract")
+        c = Case(open_source(f"iq:{path}"), short, finite=True, reopen=lambda: open_source(f"iq:{path}"))
     else:  # several sources merged: each keeps its own order
         a = open_source(f"log:{_log_content('rtlwmbus', tmp_path)}")
         b = VirtualSource("contract-multi")
