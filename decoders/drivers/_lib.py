@@ -15,6 +15,7 @@ the TPL status byte, sorted, or "OK".
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -229,10 +230,10 @@ class Field:
         k = self.kind
         if k == "num":
             v = r.value
-            if v is None or isinstance(v, (bytes, str, _dt.date, _dt.time)):
-                if isinstance(v, str):
-                    return v
-                return None
+            if v is None:
+                return OMIT
+            if isinstance(v, (bytes, str, _dt.date, _dt.time)):
+                return v if isinstance(v, str) else None
             f = _CONVERT.get((r.unit, self.unit))
             if f is None:
                 f = 1.0
@@ -270,12 +271,14 @@ class Field:
     def out_name(self, r: Reading) -> str:
         n = self.name
         if "{" in n:
-            n = (n.replace("{storage}", str(r.storage)).replace("{tariff}", str(r.tariff))
-                 .replace("{subunit}", str(r.subunit)).replace("{storage-1}", str(r.storage - 1))
-                 .replace("{subunit+1}", str(r.subunit + 1)))
+            n = _TEMPLATE.sub(lambda m: str(getattr(r, m.group(1)) + int(m.group(2) or 0)), n)
         if self.unit and self.kind in ("num", "date", "datetime", "int", "datetime_s", "date_raw"):
             return f"{n}_{self.unit}"
         return n
+
+
+_TEMPLATE = re.compile(r"\{(storage|tariff|subunit)([+-]\d+)?\}")
+OMIT = object()  # a numeric record without a value (invalid BCD): the field is left out
 
 
 def _in(v: int, want: int | range) -> bool:
@@ -289,6 +292,9 @@ def tpl_status_words(sts: int | None, names: Mapping[int, str] | None = None) ->
     if not sts:
         return []
     words: list[str] = []
+    app = sts & 0x03
+    if app:
+        words.append(("BUSY", "ERROR", "ALARM")[app - 1])
     rest = sts & 0xFC
     for bit in (0x04, 0x08, 0x10, 0x20, 0x40, 0x80):
         if not rest & bit:
@@ -365,6 +371,10 @@ class SpecDriver(Driver):
                         continue
                     break
                 val = f.render(r)
+                if val is OMIT:
+                    if templated:
+                        continue
+                    break
                 out[name] = val
                 if f.status:
                     status_seen = True

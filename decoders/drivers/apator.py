@@ -168,7 +168,7 @@ class UltrimisV2(SpecDriver):
     name = "ultrimisv2"
     meter_type = "WaterMeter"
     detect = frozenset({("APA", 0x01, 0x16), ("APA", 0x20, 0x16)})
-    status = "tpl"
+    status = "fields"
     spec = (
         F("status", None, kind="lookup", dif_vif="03FD17", lookup=ULTRIMIS_FLAGS, status=True),
         *lib("total_m3", "target_m3", "total_backward_m3"),
