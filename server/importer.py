@@ -63,6 +63,7 @@ class IngestResult:
     duplicate: bool          # the batch id was committed before: nothing written now
     telegrams_new: int = 0
     readings_new: int = 0
+    decoded_on_server: int = 0
 
 
 class Sink(Protocol):
@@ -118,7 +119,7 @@ class ImporterConfig:
 
 
 METRIC_NAMES = ("received", "stored", "duplicates", "dead_letters", "rejected", "unknown_van", "db_retries",
-                "telegrams_new", "readings_new", "frames", "acks_published", "connects", "session_lost")
+                "telegrams_new", "readings_new", "decoded_on_server", "frames", "acks_published", "connects", "session_lost")
 
 
 class Importer:
@@ -319,6 +320,7 @@ class Importer:
         self.metrics["stored"] += 1
         self.metrics["telegrams_new"] += result.telegrams_new
         self.metrics["readings_new"] += result.readings_new
+        self.metrics["decoded_on_server"] += result.decoded_on_server
         return Outcome.STORED, m.AckMessage.for_batch(batch, m.AckStatus.STORED, frames=result.telegrams_new,
                                                       importer=self.client_id)
 
@@ -371,11 +373,16 @@ class StoreSink:
     """The importer's view of `server.store.Store`. The server decodes every telegram itself with its own
     keys (it may hold keys the van lacks); the van's decode on the wire is for the crew and for debugging."""
 
-    def __init__(self, store: Any):
+    def __init__(self, store: Any, *, trust_van_decode: bool = False):
         from server import store as store_mod
 
         self.store = store
         self._errors = store_mod
+        # Off: the server decodes every raw telegram itself (the raw frame is the truth, and a van cannot
+        # make up readings for an encrypted meter). On: the van's successful decodes are stored as they
+        # are and the server decodes only what the van could not (no key, unknown driver), which removes
+        # the dominant per-frame cost; `amr redecode` can always re-derive from the raw telegrams.
+        self.trust_van_decode = trust_van_decode
 
     def van_known(self, van_code: str) -> bool:
         return self.store.van_id(van_code) is not None
@@ -385,13 +392,20 @@ class StoreSink:
             frames = [it.to_frame() for it in batch.items]
         except (TypeError, ValueError, KeyError) as e:
             raise PoisonData("bad_frame", str(e)[:300]) from None
+        results: list[Any] = [None] * len(frames)
+        if self.trust_van_decode:
+            for n, (it, f) in enumerate(zip(batch.items, frames, strict=True)):
+                if it.decode and it.decode.get("ok"):
+                    with contextlib.suppress(m.MessageError):  # unusable: the server decodes it itself
+                        results[n] = m.decoded_from_dict(it.decode, f.telegram)
         try:
-            r = self.store.ingest_batch(batch.van_id, batch.batch_id, [(f, None) for f in frames])
+            r = self.store.ingest_batch(batch.van_id, batch.batch_id, list(zip(frames, results, strict=True)))
         except self._errors.InvalidInput as e:
             raise PoisonData("invalid_input", str(e)[:300]) from None
         except self._errors.UnknownVan as e:  # deactivated between van_known and here
             raise PoisonData("unknown_van", str(e)[:300]) from None
-        return IngestResult(duplicate=r.replayed, telegrams_new=r.telegrams_new, readings_new=r.readings_new)
+        return IngestResult(duplicate=r.replayed, telegrams_new=r.telegrams_new, readings_new=r.readings_new,
+                            decoded_on_server=getattr(r, "decoded", 0))
 
     def dead_letter(self, payload: bytes, reason: str, detail: str, van_code: str | None, topic: str) -> None:
         self.store.add_dead_letter(payload, reason, detail, van=van_code, topic=topic)
@@ -410,10 +424,13 @@ class StoreSink:
 @click.option("--group", default="importers", show_default=True, help="shared-subscription group")
 @click.option("--metrics-interval", default=10.0, show_default=True, type=float)
 @click.option("--upgrade/--no-upgrade", default=False, help="run database migrations first")
+@click.option("--trust-van-decode/--decode-on-server", default=False, show_default=True,
+              help="store the van's successful decodes as they are (faster) or decode every raw telegram here")
 @click.option("--delay-before-commit", default=0.0, type=float, hidden=True)
 @click.option("-v", "--verbose", is_flag=True)
 def serve(db_url: str | None, broker: str, env_file: str | None, ca_file: str | None, client_id: str, group: str,
-          metrics_interval: float, upgrade: bool, delay_before_commit: float, verbose: bool) -> None:
+          metrics_interval: float, upgrade: bool, trust_van_decode: bool, delay_before_commit: float,
+          verbose: bool) -> None:
     """Import van batches from MQTT into the reading store (ack after commit)."""
     import signal
 
@@ -425,7 +442,7 @@ def serve(db_url: str | None, broker: str, env_file: str | None, ca_file: str | 
     if upgrade:
         store.upgrade()
     settings = BrokerSettings.from_url(broker, env_file=env_file, ca_file=ca_file)
-    imp = Importer(StoreSink(store), settings, ImporterConfig(
+    imp = Importer(StoreSink(store, trust_van_decode=trust_van_decode), settings, ImporterConfig(
         client_id=client_id, group=group, metrics_interval_s=metrics_interval,
         delay_before_commit_s=delay_before_commit))
     signal.signal(signal.SIGTERM, lambda *_: imp.request_stop())

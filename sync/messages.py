@@ -233,6 +233,66 @@ def decode_to_dict(result: Any) -> dict[str, Any] | None:
     }
 
 
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def _value_back(v: Any) -> Any:
+    if isinstance(v, str):
+        try:
+            if _DATE_RE.match(v):
+                return date.fromisoformat(v)
+            if _DATETIME_RE.match(v):
+                return datetime.fromisoformat(v)
+        except ValueError:
+            return v
+    return v
+
+
+def decoded_from_dict(d: dict[str, Any], raw: bytes) -> Any:
+    """The inverse of `decode_to_dict` for a successful decode (`ok` true): a `decoders.model.Decoded`
+    the store can ingest without decoding the telegram again. Raises MessageError when the dict is not
+    a usable decode (the caller then lets the server decode the raw telegram itself)."""
+    from decoders.model import Alarm, Decoded, Identity, Reading
+
+    def ident(x: Any) -> Identity | None:
+        if x is None:
+            return None
+        return Identity(str(x["manufacturer"]), str(x["id"]), int(x["version"]), int(x["device_type"]))
+
+    try:
+        if not d.get("ok"):
+            raise MessageError("not_decoded")
+        identity = ident(d["identity"])
+        if identity is None:
+            raise MessageError("bad_decode", "no identity")
+        meter = ident(d.get("meter"))
+        alarms = []
+        for a in d.get("alarms") or ():
+            try:
+                alarms.append(Alarm(a))
+            except ValueError:
+                continue  # an alarm this server does not know yet: kept in the raw telegram
+        readings = [
+            Reading(str(r["quantity"]), _value_back(r.get("value")), str(r.get("unit", "")), int(r.get("storage", 0)),
+                    int(r.get("tariff", 0)), int(r.get("subunit", 0)), str(r.get("function", "instantaneous")),
+                    str(r.get("dif_vif", "")))
+            for r in d.get("readings") or ()
+        ]
+        return Decoded(
+            raw=raw, identity=identity, c_field=int(d.get("c_field") or 0), ci_chain=tuple(d.get("ci_chain") or ()),
+            security=str(d.get("security") or "none"), access_number=d.get("access_number"), status=d.get("status"),
+            readings=readings, alarms=frozenset(alarms), alarm_bits=dict(d.get("alarm_bits") or {}),
+            driver=d.get("driver"), fields=dict(d.get("fields") or {}), media=str(d.get("media") or ""),
+            tpl_identity=meter if meter is not None and meter != identity else None,
+            notes=tuple(d.get("notes") or ()),
+        )
+    except MessageError:
+        raise
+    except (KeyError, TypeError, ValueError) as e:
+        raise MessageError("bad_decode", str(e)[:120]) from None
+
+
 # ---------------------------------------------------------------- batch
 
 

@@ -31,4 +31,27 @@ def test_outbox_to_store_over_tls_exactly_once(broker, store, tmp_path):
     assert Counter(tels) == Counter(f.telegram for f in frames)  # none lost, none twice
     readings = stored_readings(store)
     assert len(readings) == len(set(readings)) == 2 * 1200
+    assert imp.metrics["decoded_on_server"] == 1200  # default: the raw telegram is the truth
     assert imp.metrics["stored"] == 5 and imp.metrics["dead_letters"] == 0
+
+
+def test_trusted_van_decode_gives_the_same_readings(broker, store, tmp_path):
+    from decoders import decode
+    from sync.outbox import OutboxItem
+
+    frames = make_frames(600)
+    with Outbox(tmp_path / "o.db", van_id="van01") as ob:
+        ob.append([OutboxItem.from_result(f, decode(f.telegram)) for f in frames])
+    imp = Importer(StoreSink(store, trust_van_decode=True), settings_for(broker, "importer"),
+                   ImporterConfig(client_id="imp-t")).start()
+    assert imp.ready.wait(10)
+    ob = Outbox(tmp_path / "o.db", van_id="van01")
+    pub = Publisher(ob, settings_for(broker, "van01"), PublisherConfig("van01", batch_size=200)).start()
+    try:
+        wait_until(lambda: ob.pending() == 0, 30, "drained")
+    finally:
+        pub.stop()
+        imp.stop()
+    assert imp.metrics["decoded_on_server"] == 0 and imp.metrics["readings_new"] == 1200
+    readings = stored_readings(store)
+    assert len(set(readings)) == 1200
