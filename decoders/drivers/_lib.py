@@ -83,6 +83,17 @@ def date_text_raw(raw: bytes) -> str | None:
     return f"{y:04d}-{m:02d}-{d:02d}"
 
 
+def datetime_text_raw(raw: bytes) -> str | None:
+    """A type F/I date-time digit by digit (seconds when sent), without calendar normalisation."""
+    if len(raw) not in (4, 6) or raw[:4] == b"\xff\xff\xff\xff":
+        return None
+    off = 1 if len(raw) == 6 else 0
+    mi, h, b2, b3 = raw[off], raw[off + 1], raw[off + 2], raw[off + 3]
+    y, m, d = _g_fields(b2, b3)
+    text = f"{y:04d}-{m:02d}-{d:02d} {h & 0x1F:02d}:{mi & 0x3F:02d}"
+    return text + f":{raw[0] & 0x3F:02d}" if off else text
+
+
 def datetime_text(raw: bytes, seconds: bool = False) -> str | None:
     if len(raw) == 4:
         if raw == b"\xff\xff\xff\xff":
@@ -247,6 +258,8 @@ class Field:
             return datetime_text(r.raw)
         if k == "datetime_s":
             return datetime_text(r.raw, seconds=True)
+        if k == "datetime_raw":
+            return datetime_text_raw(r.raw)
         if k == "date_raw":
             return date_text_raw(r.raw)
         if k == "lookup":
@@ -272,7 +285,7 @@ class Field:
         n = self.name
         if "{" in n:
             n = _TEMPLATE.sub(lambda m: str(getattr(r, m.group(1)) + int(m.group(2) or 0)), n)
-        if self.unit and self.kind in ("num", "date", "datetime", "int", "datetime_s", "date_raw"):
+        if self.unit and self.kind in ("num", "date", "datetime", "int", "datetime_s", "date_raw", "datetime_raw"):
             return f"{n}_{self.unit}"
         return n
 
@@ -435,7 +448,7 @@ LIB: dict[str, Field] = {
     "target_m3": F("target", "volume", "m3", storage=1),
     "target_date": F("target", ("date", "datetime"), "date", kind="date", storage=1),
     "target_datetime": F("target", ("datetime", "date"), "datetime", kind="datetime", storage=1),
-    "meter_datetime": F("meter", ("datetime",), "datetime", kind="datetime_s"),
+    "meter_datetime": F("meter", ("datetime",), "datetime", kind="datetime_raw"),
     "meter_date": F("meter", ("date",), "date", kind="date"),
     "device_datetime": F("device", ("datetime",), "datetime", kind="datetime"),
     "total_backward_m3": F("total_backward", "volume", "m3", vifes=("backward",)),
