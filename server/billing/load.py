@@ -1,8 +1,8 @@
 """Billing inputs from the reading store, through its Python API (`server.store.Store`).
 
 A run over 25,000 service points uses the store's set-wise calls (all service points, installations
-overlapping the window, meters and faults by id, streamed readings, alarms in the period), never one call
-per meter. The store's tables are not queried here; only billing's own records (records.py) are.
+overlapping the window, meters and faults by id, alarms in the period), never one call per meter; the
+readings come from `queries.billing_readings` (one streamed statement on the store's model, see there).
 
 Which readings count: quantity "volume", instantaneous, tariff 0, subunit 0, numeric, from a real source
 (radio, manual, self-reading). Storage 0 is a spot reading at `value_at`. Storage >= 1 with a meter clock is
@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from server.billing import model as bm
 from server.billing.period import Period
+from server.billing.queries import billing_readings
 from server.billing.records import BillingRun, ClosingPosition, ensure_tables
 from server.store import MeterInfo, Store
 
@@ -63,11 +64,10 @@ def load_inputs(store: Store, period: Period, *, as_of: datetime | None = None,
     meters = {m.id: m for m in store.meters(ids=sorted({i.meter_id for i in insts}))}
 
     readings: dict[int, list[bm.RegisterReading]] = defaultdict(list)
-    for r in store.iter_readings(history_start, horizon, quantity="volume"):
-        if (r.meter_id not in meters or r.value is None or r.source not in REAL or r.function != "instantaneous"
-                or r.tariff or r.subunit or (r.storage and not r.meter_clock)):
-            continue
-        readings[r.meter_id].append(bm.RegisterReading(r.value_at, r.value, bm.Source(r.source), r.due_date))
+    sources = {s.value: s for s in bm.Source}
+    for mid, at, value, source, due in billing_readings(store, history_start, horizon):
+        if mid in meters:
+            readings[mid].append(bm.RegisterReading(at, value, sources[source], due))
     faults: dict[int, list[bm.Fault]] = defaultdict(list)
     for f in store.faults(meter_ids=sorted(meters)) if meters else []:
         faults[f.meter_id].append(bm.Fault(f.start, f.end))
