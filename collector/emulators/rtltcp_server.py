@@ -126,9 +126,11 @@ class RtlTcpServer:
         t0 = time.monotonic()
         sent = 0
         cmd_buf = b""
-        fs = self.settings["sample_rate"] or 1
+        # clients configure right after the header: apply that before the first samples go out
+        first_wait = 0.1
         while not self._stop.is_set():
-            readable, _, _ = select.select([conn], [], [], 0)
+            readable, _, _ = select.select([conn], [], [], first_wait)
+            first_wait = 0.0
             if readable:
                 try:
                     got = conn.recv(4096)
@@ -136,24 +138,14 @@ class RtlTcpServer:
                     return
                 if not got:
                     return
-                cmd_buf += got
-                while len(cmd_buf) >= 5:
-                    cmd, value = struct.unpack(">BI", cmd_buf[:5])
-                    cmd_buf = cmd_buf[5:]
-                    name = COMMANDS.get(cmd, f"cmd{cmd}")
-                    with self._lock:
-                        self.commands.append((name, value))
-                        self.settings[name] = value
-                    if name == "sample_rate" and value:
-                        fs = value
+                cmd_buf = self._commands(cmd_buf + got)
             if pos >= len(self.data):
                 if not self.loop:
-                    with contextlib.suppress(OSError):
-                        conn.shutdown(socket.SHUT_WR)
+                    self._finish(conn, cmd_buf)
                     return
                 pos = 0
             if self.realtime:
-                due = t0 + sent / 2 / fs
+                due = t0 + sent / 2 / (self.settings["sample_rate"] or 1)
                 wait = due - time.monotonic()
                 if wait > 0:
                     time.sleep(min(wait, 0.05))
@@ -165,6 +157,27 @@ class RtlTcpServer:
                 return
             pos += len(piece)
             sent += len(piece)
+
+    def _commands(self, buf: bytes) -> bytes:
+        """Apply every complete 5-byte command in buf; return the incomplete rest."""
+        while len(buf) >= 5:
+            cmd, value = struct.unpack(">BI", buf[:5])
+            buf = buf[5:]
+            name = COMMANDS.get(cmd, f"cmd{cmd}")
+            with self._lock:
+                self.commands.append((name, value))
+                self.settings[name] = value
+        return buf
+
+    def _finish(self, conn: socket.socket, cmd_buf: bytes) -> None:
+        """End of file: half-close, then drain (still applying commands) until the client hangs up.
+        Closing with unread client bytes in our buffer would send a reset and destroy samples the
+        client has not read yet."""
+        with contextlib.suppress(OSError):
+            conn.shutdown(socket.SHUT_WR)
+            conn.settimeout(5)
+            while got := conn.recv(4096):
+                cmd_buf = self._commands(cmd_buf + got)
 
     # --- pyrtlsdr's protocol -------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ MARGIN_S = 0.25e-3
 MAX_BURST_S = 0.4
 MAX_OFFSET_HZ = 70e3
 ROTOR_SIZE = 1 << 16
+HISTORY_BLOCKS = int(1.0 / BLOCK_S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,7 @@ class RadioFrame:
     telegram: bytes          # normalised: CRCs removed, L as in format A
     mode: str
     frame_format: str
-    t: float                 # start of the sync word, seconds from the start of the stream
+    t: float                 # first chip of the sync word (after the preamble), s from stream start
     sample: int              # the same as a sample index
     rssi_db: float           # signal power, dB relative to full scale
     snr_db: float            # estimated Ec/N0 from the tone correlators
@@ -123,8 +124,11 @@ class Demodulator:
         self._buf = np.zeros(0, np.uint8)
         self._buf_start = 0          # stream sample index of _buf[0]
         self._done_until = 0         # stream sample up to which bursts have been processed
-        self._floors: deque[float] = deque(maxlen=16)
+        self._hist = np.zeros(0, np.float32)   # smoothed block powers of the last ~1 s
+        self._hist_until = 0
         self._floor = 0.0
+        self._dc_known = False
+        self._new_samples = 0
         self._sub_power = float("inf")
         self._dc = np.complex64(0)
         self._recent: deque[tuple[bytes, int]] = deque(maxlen=64)
@@ -138,6 +142,7 @@ class Demodulator:
         data = np.frombuffer(raw, np.uint8) if not isinstance(raw, np.ndarray) else raw.view(np.uint8).ravel()
         n_new = len(data) // self._bps
         self.stats.samples += n_new
+        self._new_samples += n_new
         # no copy when nothing is pending; _scan copies only the short tail it keeps
         self._buf = np.concatenate([self._buf, data]) if len(self._buf) else data
         return self._scan(final=False)
@@ -155,10 +160,12 @@ class Demodulator:
         self._update_dc(self._buf[: n * self._bps])
         power = self._block_power(self._buf[: nblk * self._block * self._bps], nblk)
         kern = np.full(SMOOTH_BLOCKS, 1 / SMOOTH_BLOCKS, np.float32)
-        sm = np.convolve(power, kern, mode="same") if nblk >= SMOOTH_BLOCKS else power
-        if len(sm):
-            self._floors.append(float(np.percentile(sm, 20)))
-        floor = float(np.median(self._floors)) if self._floors else 1.0
+        if nblk >= SMOOTH_BLOCKS:
+            # edges normalised: zero padding would fake low power at every chunk boundary
+            sm = np.convolve(power, kern, mode="same") / np.convolve(np.ones(nblk, np.float32), kern, mode="same")
+        else:
+            sm = power
+        floor = self._track_floor(sm, n)
         self._floor = floor
         active = sm > floor * (1 + THRESHOLD)
         runs = self._runs(active)
@@ -186,6 +193,22 @@ class Demodulator:
         frames.sort(key=lambda f: f.sample)
         return frames
 
+    def _track_floor(self, sm: np.ndarray, n: int) -> float:
+        """Noise floor = 20th percentile of the smoothed block power over the last ~1 s of air.
+
+        Only blocks not seen before enter the history, so a long burst held across many small
+        chunks cannot drag the floor up."""
+        first_new = max(self._hist_until - self._buf_start, 0) // self._block
+        new = sm[first_new:]
+        if len(new):
+            self._hist = np.concatenate([self._hist, new.astype(np.float32)])[-HISTORY_BLOCKS:]
+            self._hist_until = self._buf_start + len(sm) * self._block
+        hist = self._hist if len(self._hist) >= 32 else sm
+        if not len(hist):
+            return self._floor or 1.0
+        k = len(hist) // 5
+        return float(np.partition(hist, k)[k])
+
     def _block_power(self, raw: np.ndarray, nblk: int) -> np.ndarray:
         dc = self._dc
         if abs(dc) ** 2 > 0.05 * self._sub_power:
@@ -201,15 +224,26 @@ class Demodulator:
         return p[: nblk * self._pts].reshape(nblk, self._pts).mean(axis=1)
 
     def _update_dc(self, raw: np.ndarray) -> None:
-        """The RTL's LO leakage: a slowly moving constant, estimated from a sparse subsample."""
-        step = 64 * self._bps
-        sub = raw[: len(raw) // step * step].reshape(-1, step)[:, : self._bps]
-        if len(sub) < 64:
+        """The RTL's LO leakage: a slowly moving constant (time constant ~0.2 s of air).
+
+        Estimated over contiguous windows (a strided subsample would alias the FSK tones onto 0 Hz)."""
+        win, period = 4096, 32768
+        n = len(raw) // self._bps
+        if n >= period:
+            use = raw[: n // period * period * self._bps].reshape(-1, period * self._bps)[:, : win * self._bps]
+            x = from_raw(np.ascontiguousarray(use).ravel(), self.fmt)
+        elif n >= 256:
+            x = from_raw(raw[: n * self._bps], self.fmt)
+        else:
             return
-        x = from_raw(np.ascontiguousarray(sub), self.fmt)
         dc = np.complex64(x.mean())
         self._sub_power = float(np.mean(x.real * x.real + x.imag * x.imag))
-        self._dc = dc if self._dc == 0 else np.complex64(0.7 * self._dc + 0.3 * dc)
+        if not self._dc_known:
+            self._dc, self._dc_known = dc, True
+        else:
+            a = min(1.0, self._new_samples / (0.2 * self.fs))
+            self._dc = np.complex64((1 - a) * self._dc + a * dc)
+        self._new_samples = 0
 
     def _runs(self, active: np.ndarray) -> list[tuple[int, int]]:
         if not active.any():
@@ -447,13 +481,15 @@ class Demodulator:
             extra = 16 if d.mode == "C1" else 0
             end = min(c + d.chips + extra, len(pos)) - 1
             spans.append((c - len(pattern), end + 1))
-            frames.append(self._measure(d, c - len(pattern), end, pos, amp_p, amp_m, base, offset, seg))
+            # t marks the first chip of the sync word proper (after the "010101" we also matched)
+            frames.append(self._measure(d, c - len(pattern), end, pos, amp_p, amp_m, base, offset, seg,
+                                        c - len(pattern) + 6))
         if not frames:
             raise last
         return frames
 
     def _measure(self, d: Decoded, c0: int, c1: int, pos: np.ndarray, amp_p: np.ndarray, amp_m: np.ndarray,
-                 base: int, offset: float, seg: np.ndarray) -> RadioFrame:
+                 base: int, offset: float, seg: np.ndarray, sync_chip: int) -> RadioFrame:
         win = np.maximum(amp_p[c0:c1], amp_m[c0:c1]) ** 2
         lose = np.minimum(amp_p[c0:c1], amp_m[c0:c1]) ** 2
         noise = float(lose.mean()) + 1e-12
@@ -462,6 +498,6 @@ class Demodulator:
         p_sig = float(np.mean(sig.real ** 2 + sig.imag ** 2)) if len(sig) else 0.0
         floor = self._floor
         rssi = 10 * np.log10(max(p_sig - floor, 1e-9) / 127.5 ** 2)
-        sample = self._buf_start + base + int(pos[c0])
+        sample = self._buf_start + base + int(pos[sync_chip])
         return RadioFrame(d.telegram, d.mode, d.frame_format, sample / self.fs, sample, float(rssi),
                           float(10 * np.log10(snr)), float(offset), self._buf_start + base + int(pos[c1]))

@@ -141,7 +141,8 @@ def random_telegram(rng: np.random.Generator, length: int = 42) -> bytes:
     body[0] = length - 1
     body[1] = 0x44
     body[2:4] = bytes([0x2D, 0x2C])
-    body[10] = 0x7A
+    if length > 10:
+        body[10] = 0x7A
     return bytes(body)
 
 
