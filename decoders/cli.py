@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 import click
@@ -71,10 +71,22 @@ def _default(o: Any) -> Any:
     return str(o)
 
 
+def _encoder() -> Callable[[Any], str]:
+    try:  # orjson is several times faster than json for our record lists; same JSON text
+        import orjson
+
+        def dumps(obj: Any) -> str:
+            return orjson.dumps(obj, default=_default).decode()
+
+        return dumps
+    except ImportError:  # pragma: no cover
+        return json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def run(sources: tuple[str, ...], fmt: str, keys: KeyStore | None, driver: str | None, out: TextIO) -> dict[str, int]:
     state = DecoderState()
     render = to_wmbusmeters if fmt == "wmbusmeters" else to_json
-    dumps = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False).encode
+    dumps = _encoder()
     write = out.write
     counts = {"lines": 0, "decoded": 0, "rejected": 0}
     single: dict[str, KeyStore] = {}

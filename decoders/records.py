@@ -124,6 +124,59 @@ def _lvar(data: bytes, i: int, end: int) -> tuple[object, bytes, int, str]:
     return value, raw, i + n, kind
 
 
+def _convert(raw: bytes, coding: int, kind: str, factor: float, dlen: int) -> object:
+    """Data bytes -> value for the fixed-length codings (integer, real, BCD)."""
+    if coding == 1:
+        if kind == "date" and dlen == 2:
+            return date_g(raw)
+        if kind == "datetime":
+            if dlen == 4:
+                return datetime_f(raw)
+            if dlen == 6:
+                return datetime_i(raw)
+            if dlen == 3:
+                return time_j(raw)
+        value = int.from_bytes(raw, "little", signed=kind not in _UNSIGNED_KINDS)
+        if kind == "num" and factor != 1.0:
+            return value * factor
+        return value
+    if coding == 3:
+        value = bcd_value(raw)
+        if value is not None and kind == "num" and factor != 1.0:
+            return value * factor
+        return value
+    if coding == 2:
+        value = _FLOAT.unpack(raw)[0]
+        return value * factor if kind == "num" else value
+    return None
+
+
+Plan = tuple[str, str, float, str, int, int, int, str, str, int, bytes]
+
+
+def _simple_plans() -> list[Plan | None]:
+    """Every 2-byte header without extensions (the common case), planned once: indexed by DIF<<8|VIF."""
+    plans: list[Plan | None] = [None] * 65536
+    for dif in range(0x80):
+        code = dif & 0x0F
+        if code in (0x0D, 0x0F):
+            continue
+        for vif in range(0x80):
+            if vif == 0x7C:
+                continue
+            q, unit, factor, kind = PRIMARY[vif]
+            hb = bytes((dif, vif))
+            plans[dif << 8 | vif] = (q, unit, factor, kind, DATA_LEN[code], CODING[code], (dif >> 6) & 1,
+                                     FUNCTIONS[(dif >> 4) & 3], hb.hex().upper(), vif, hb)
+    return plans
+
+
+SIMPLE: list[Plan | None] = _simple_plans()
+# Plans of extended headers (DIFE/VIFE chains) by their bytes, filled as they are met; bounded.
+_EXT_CACHE: dict[bytes, tuple] = {}
+_EXT_CACHE_MAX = 20_000
+
+
 def parse_records(data: bytes, start: int, end: int, want_headers: bool = False
                   ) -> tuple[list[Reading], bytes, bool, bytes]:
     """Data records in data[start:end] -> (readings, manufacturer tail, 0x1F seen, header bytes).
@@ -151,6 +204,8 @@ def _parse(data: bytes, start: int, end: int, want_headers: bool, readings: list
     primary = PRIMARY
     extended = EXTENDED
     comb = COMBINABLE
+    simple = SIMPLE
+    ext_cache = _EXT_CACHE
     i = start
     while i < end:
         hdr = i
@@ -169,6 +224,65 @@ def _parse(data: bytes, start: int, end: int, want_headers: bool, readings: list
             if dif == 0x7F:        # global readout request: no VIF, no data
                 continue
             raise RecordError(Reject.BAD_RECORD, f"reserved DIF {dif:02X} at offset {hdr}")
+        if i < end:
+            plan = simple[dif << 8 | data[i]]
+            if plan is not None:
+                q, unit, factor, kind, dlen, coding, storage, function, hx, vkey, hb = plan
+                i += 1
+                if i + dlen > end:
+                    raise RecordError(Reject.TRUNCATED_RECORD,
+                                      f"record at offset {hdr} needs {dlen} data bytes, {end - i} left")
+                raw = data[i:i + dlen]
+                i += dlen
+                if coding == 1 and kind == "num":
+                    value = int.from_bytes(raw, "little", signed=True)
+                    if factor != 1.0:
+                        value = value * factor
+                else:
+                    value = _convert(raw, coding, kind, factor, dlen)
+                if headers is not None:
+                    headers += hb
+                append(Reading(q, value, unit, storage, 0, 0, function, hx, vkey, (), raw))
+                continue
+        # extended headers seen before: find the header's end by its extension bits, reuse the plan
+        j = i
+        if dif & 0x80:
+            while j < end and data[j] & 0x80:
+                j += 1
+            j += 1
+        if j < end:
+            v = data[j]
+            j += 1
+            if v == 0xFB or v == 0xFD:
+                ext = j < end and data[j] & 0x80
+                j += 1
+            else:
+                ext = v & 0x80
+            while ext and j < end:
+                ext = data[j] & 0x80
+                j += 1
+            xplan = ext_cache.get(data[hdr:j]) if j <= end else None
+            if xplan is not None:
+                q, unit, factor, kind, coding, storage, tariff, subunit, function, hx, vkey, vifes = xplan
+                i = j
+                if code == 0x0D:
+                    if i >= end:
+                        raise RecordError(Reject.TRUNCATED_RECORD, f"LVAR record at offset {hdr} has no length")
+                    value, raw, i, lkind = _lvar(data, i, end)
+                    if lkind[0] == "b" and lkind != "bin" and value is not None and kind == "num":
+                        value = value * factor
+                else:
+                    dlen = DATA_LEN[code]
+                    if i + dlen > end:
+                        raise RecordError(Reject.TRUNCATED_RECORD,
+                                          f"record at offset {hdr} needs {dlen} data bytes, {end - i} left")
+                    raw = data[i:i + dlen]
+                    i += dlen
+                    value = _convert(raw, coding, kind, factor, dlen)
+                if headers is not None:
+                    headers += data[hdr:j]
+                append(Reading(q, value, unit, storage, tariff, subunit, function, hx, vkey, vifes, raw))
+                continue
         storage = (dif >> 6) & 1
         tariff = 0
         subunit = 0
@@ -254,36 +368,16 @@ def _parse(data: bytes, start: int, end: int, want_headers: bool, readings: list
                                   f"record at offset {hdr} needs {dlen} data bytes, {end - i} left")
             raw = data[i:i + dlen]
             i += dlen
-            if coding == 1:
-                if kind == "date" and dlen == 2:
-                    value = date_g(raw)
-                elif kind == "datetime" and dlen == 4:
-                    value = datetime_f(raw)
-                elif kind == "datetime" and dlen == 6:
-                    value = datetime_i(raw)
-                elif kind == "datetime" and dlen == 3:
-                    value = time_j(raw)
-                else:
-                    value = int.from_bytes(raw, "little", signed=kind not in _UNSIGNED_KINDS)
-                    if kind == "num":
-                        f = info[2] * factor_extra
-                        if f != 1.0:
-                            value = value * f
-            elif coding == 3:
-                value = bcd_value(raw)
-                if value is not None and kind == "num":
-                    f = info[2] * factor_extra
-                    if f != 1.0:
-                        value = value * f
-            elif coding == 2:
-                value = _FLOAT.unpack(raw)[0]
-                if kind == "num":
-                    value = value * info[2] * factor_extra
-            else:
-                value = None
-        header_hex = data[hdr:header_end].hex().upper()
+            value = _convert(raw, coding, kind, info[2] * factor_extra, dlen)
+        hb = data[hdr:header_end]
+        header_hex = hb.hex().upper()
         if headers is not None:
-            headers += data[hdr:header_end]
+            headers += hb
+        if text_unit is None:
+            if len(ext_cache) >= _EXT_CACHE_MAX:
+                ext_cache.clear()
+            ext_cache[hb] = (info[0], info[1], info[2] * factor_extra, kind, coding, storage, tariff, subunit,
+                             FUNCTIONS[(dif >> 4) & 3], header_hex, key, vifes)
         append(Reading(info[0], value, text_unit if text_unit is not None else info[1], storage, tariff,
                        subunit, FUNCTIONS[(dif >> 4) & 3], header_hex, key, vifes, raw))
     return readings, mfct, more, bytes(headers) if headers is not None else b""

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from decoders.model import Alarm, Reading, Reject, Rejection
+from decoders.records import parse_payload
+from decoders.tables import MEDIA
 from decoders.telegram import Telegram
 
 MFCT_CI = range(0xA0, 0xB8)
@@ -91,18 +93,41 @@ def round_value(v: float | int) -> float | int:
     return round(v, 9)
 
 
+def _fmt_datetime(v: _dt.datetime) -> str:
+    return v.strftime("%Y-%m-%d %H:%M")
+
+
+def _fmt_date(v: _dt.date) -> str:
+    return v.strftime("%Y-%m-%d")
+
+
+def _fmt_time(v: _dt.time) -> str:
+    return v.strftime("%H:%M:%S")
+
+
+def _fmt_bytes(v: bytes) -> str:
+    return v.hex().upper()
+
+
+def _fmt_float(v: float) -> float:
+    return round(v, 9)
+
+
+# exact-type dispatch: one dict lookup instead of an isinstance chain on the hot path
+_FORMATTERS: dict[type, Callable[[Any], Any]] = {
+    _dt.datetime: _fmt_datetime, _dt.date: _fmt_date, _dt.time: _fmt_time, bytes: _fmt_bytes, float: _fmt_float,
+}
+
+
 def format_value(v: Any) -> Any:
     """Render a reading value as wmbusmeters prints it: dates YYYY-MM-DD, datetimes YYYY-MM-DD HH:MM."""
-    if isinstance(v, _dt.datetime):
-        return v.strftime("%Y-%m-%d %H:%M")
-    if isinstance(v, _dt.date):
-        return v.strftime("%Y-%m-%d")
-    if isinstance(v, _dt.time):
-        return v.strftime("%H:%M:%S")
-    if isinstance(v, bytes):
-        return v.hex().upper()
-    if isinstance(v, float):
-        return round_value(v)
+    f = _FORMATTERS.get(type(v))
+    if f is not None:
+        return f(v)
+    if isinstance(v, (_dt.date, _dt.time, bytes, float)) and not isinstance(v, bool):  # subclasses
+        for t, g in _FORMATTERS.items():
+            if isinstance(v, t):
+                return g(v)
     return v
 
 
@@ -112,8 +137,6 @@ def reject(tg: Telegram, reason: Reject, detail: str) -> Rejection:
 
 def tg_parse_records(tg: Telegram, payload: bytes | None = None) -> Rejection | None:
     """Parse standard DIF/VIF records (or a compact frame) from `payload` (default `tg.payload`)."""
-    from decoders.records import parse_payload
-
     return parse_payload(tg, tg.payload if payload is None else payload)
 
 
@@ -199,8 +222,6 @@ class Driver:
     def media_for(self, tg: Telegram) -> str:
         if self.media:
             return self.media
-        from decoders.tables import MEDIA
-
         ident = tg.meter
         return MEDIA.get(ident.device_type, "unknown") if ident is not None else "unknown"
 

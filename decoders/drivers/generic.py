@@ -102,13 +102,23 @@ def standard_name(r: Reading) -> str | None:
     return f"{base}_{infix}_{unit}" if infix else f"{base}_{unit}"
 
 
+_NAME_CACHE: dict[tuple[str, int, str], str | None] = {}
+
+
 class GenericDriver(Driver):
     name = "unknown"
 
     def fields(self, tg: Telegram) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        cache = _NAME_CACHE
         for r in tg.readings:
-            name = standard_name(r)
+            # the record header fixes quantity, storage, tariff, subunit, function and VIFEs
+            ck = (r.dif_vif, r.vif, r.quantity)
+            name = cache.get(ck, "")
+            if name == "":
+                name = standard_name(r)
+                if len(cache) < 50_000:
+                    cache[ck] = name
             if name is None or name in out:
                 continue
             v = r.value
