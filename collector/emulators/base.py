@@ -60,6 +60,7 @@ class PtyEmulator(ABC):
         self._rx = bytearray()
         self.receiving = False   # the host has configured the stick for reception
         self.sent = 0            # telegrams written to the host
+        self.dropped = 0         # bytes lost because the host did not read
         self.commands: list[Any] = []  # every host command understood, in order (for tests)
         self._last_sent = 0.0
         self._idle = threading.Condition(self._lock)
@@ -147,12 +148,19 @@ class PtyEmulator(ABC):
             if self._master is None:
                 return
             view = memoryview(data)
+            give_up = time.monotonic() + 2.0
             while view:
                 try:
                     n = os.write(self._master, view)
                 except BlockingIOError:
+                    # The host is not reading: a real stick's UART buffer would overflow and drop.
+                    if time.monotonic() > give_up:
+                        self.dropped += len(view)
+                        return
                     time.sleep(0.001)
                     continue
+                except OSError:
+                    return
                 view = view[n:]
 
     # --- the stick ------------------------------------------------------------------------------
@@ -195,24 +203,27 @@ class PtyEmulator(ABC):
             self._send_due()
 
     def _send_due(self) -> None:
-        if self.require_config and not self.receiving:
-            return
-        if self.interval and time.monotonic() - self._last_sent < self.interval:
-            return
-        try:
-            item = self._tx.get_nowait()
-        except queue.Empty:
-            return
-        if item is None:
-            return
-        if isinstance(item, bytes | bytearray):
-            self.write_raw(bytes(item))
-        else:
-            data = self.encode_telegram(item)
-            if data is not None:
-                self.write_raw(data)
-        self.sent += 1
-        self._last_sent = time.monotonic()
+        # Without an interval, send a burst per loop turn (the host's commands still get answered
+        # between bursts); with one, at most one telegram per interval.
+        for _ in range(1 if self.interval else 32):
+            if self.require_config and not self.receiving:
+                return
+            if self.interval and time.monotonic() - self._last_sent < self.interval:
+                return
+            try:
+                item = self._tx.get_nowait()
+            except queue.Empty:
+                return
+            if item is None:
+                return
+            if isinstance(item, bytes | bytearray):
+                self.write_raw(bytes(item))
+            else:
+                data = self.encode_telegram(item)
+                if data is not None:
+                    self.write_raw(data)
+            self.sent += 1
+            self._last_sent = time.monotonic()
 
 
 def load_transmissions(path: str | os.PathLike, *, link_mode: str = "T1",

@@ -68,7 +68,7 @@ def decode(buf: bytes | bytearray, *, transparent: bool = False, rssi: bool = Tr
         if len(buf) < total:
             if final:
                 return len(buf), Skipped("LENGTH")
-            skip = stalled_on_false_start(buf, _decode_command, START)
+            skip = stalled_on_false_start(buf, _decode_command, START, weak_check=True)
             return (skip, GARBAGE) if skip else (0, None)
         if xor_checksum(buf[:total - 1]) != buf[total - 1]:
             return 1, CHECKSUM

@@ -92,25 +92,21 @@ def decode_transparent(buf: bytes | bytearray, *, extra: int = 0, final: bool = 
 
 
 def stalled_on_false_start(buf: bytes | bytearray, decode: Callable[[bytes], tuple[int, Any]],
-                           start: int) -> int:
+                           start: int, *, weak_check: bool = False) -> int:
     """A header at buf[0] announced more bytes than have come; is it a false start?
 
     Garbage can look like a header with a large length, and would hold back the real frames behind
-    it until that many bytes arrive. If, from a later `start` byte on, the rest of the buffer parses
-    as whole checked frames ending exactly at the buffer's end, the header at 0 was garbage: return
-    that offset to skip to (0 = keep waiting).
+    it until that many bytes arrive. If a later `start` byte begins a whole frame that passes its
+    check, the header at 0 was garbage: return that offset to skip to (0 = keep waiting). With a weak
+    check (an XOR byte), the frame must also end the buffer or be followed by another start byte, so
+    that bytes inside a genuine frame still arriving are not mistaken for one.
     """
     j = buf.find(bytes([start]), 1)
     while j > 0:
-        pos, ok = j, False
-        while pos < len(buf):
-            consumed, item = decode(bytes(buf[pos:]))
-            if consumed == 0 or item is None or isinstance(item, Skipped):
-                ok = False
-                break
-            pos += consumed
-            ok = True
-        if ok and pos == len(buf):
-            return j
+        consumed, item = decode(bytes(buf[j:]))
+        if consumed and item is not None and not isinstance(item, Skipped):
+            end = j + consumed
+            if not weak_check or end == len(buf) or buf[end] == start:
+                return j
         j = buf.find(bytes([start]), j + 1)
     return 0

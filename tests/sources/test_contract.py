@@ -108,8 +108,10 @@ def case(request, tmp_path, emulator) -> Case:
         spec = f"{kind}:{emu.port}:t1?backoff_min=0.01&backoff_max=0.05"
 
         def again() -> Source:
+            src = open_source(spec)
+            src.recv(timeout=0.2)  # connect; what was sent while no host listened is gone (as on a real stick)
             emu.add(Transmission(TELEGRAMS[0], "T1"))
-            return open_source(spec)
+            return src
 
         c = Case(open_source(spec), TELEGRAMS, finite=False, reopen=again)
     elif name == "iq":  # the SDR engineer's IQ-file source, fed a synthetic capture of clean bursts
