@@ -18,12 +18,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+import tests.sources.test_contract as contract  # noqa: E402
 from collector.emulators.base import Transmission  # noqa: E402
 from collector.emulators.cli import make_emulator  # noqa: E402
 from collector.sources import open_source  # noqa: E402
-from tests.sources.test_contract import LOG_FORMATS, _log_content  # noqa: E402
-import tests.sources.test_contract as contract  # noqa: E402
 from tests.sources.conftest import wireless_telegrams  # noqa: E402
+from tests.sources.test_contract import LOG_FORMATS, _log_content  # noqa: E402
 
 
 def bench_logs(n: int) -> dict[str, float]:
