@@ -1,0 +1,73 @@
+"""`amr synth` and `amr demod` as a user runs them (subprocess for the real entry point, CliRunner
+for the rest)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from amr.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+KAM = "2E442D2C46464646300C8D207A70EA6021B1C178030FC51000430F9210000314072B05426CBE2B022D0C0001FF2100"
+
+
+def _synth(tmp_path: Path, *args: str) -> Path:
+    res = CliRunner().invoke(main, ["synth", "-o", str(tmp_path), *args])
+    assert res.exit_code == 0, res.output
+    return Path(res.stdout.strip().splitlines()[-1])
+
+
+def test_synth_writes_rtl433_style_names_and_truth(tmp_path):
+    path = _synth(tmp_path, "--telegram", KAM, "--mode", "T1", "--rate", "2400k", "--format", "cs16",
+                  "--prefix", "kam")
+    assert path.name == "kam_868.95M_2400k.cs16"
+    truth = [json.loads(x) for x in Path(str(path) + ".truth.jsonl").read_text().splitlines()]
+    assert truth[0]["telegram"] == KAM and truth[0]["mode"] == "T1"
+
+
+def test_demod_prints_one_json_object_per_frame_and_a_summary(tmp_path):
+    path = _synth(tmp_path, "--telegram", KAM, "--random", "2", "--mode", "C1", "--frame-format", "B",
+                  "--offset", "-30000", "--rate-error", "0.004", "--ecn0", "18")
+    out = subprocess.run([sys.executable, "-m", "amr", "demod", str(path)], capture_output=True, text=True,
+                         cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    truth = [json.loads(x) for x in Path(str(path) + ".truth.jsonl").read_text().splitlines()]
+    assert [x["telegram"] for x in lines] == [t["telegram"] for t in truth]
+    first = lines[0]
+    assert set(first) == {"telegram", "mode", "frame_format", "t", "rssi_db", "snr_db", "freq_offset_hz"}
+    assert first["mode"] == "C1" and first["frame_format"] == "B"
+    assert abs(first["freq_offset_hz"] + 30000) < 3000
+    assert "3 frames (C1 3); 0 CRC failures" in out.stderr
+
+
+def test_demod_flags_override_the_name_and_failures_print_on_request(tmp_path):
+    path = _synth(tmp_path, "--random", "5", "--ecn0", "7", "--seed", "3")      # too weak for most
+    plain = tmp_path / "capture.raw"
+    plain.write_bytes(path.read_bytes())
+    res = CliRunner().invoke(main, ["demod", str(plain), "--format", "cu8", "--rate", "1600k", "--freq",
+                                    "868.95M", "--show-failures"])
+    assert res.exit_code == 0, res.output
+    failures = [json.loads(x) for x in res.stderr.splitlines() if x.startswith("{")]
+    summary = res.stderr.splitlines()[-1]
+    n_failed = int(summary.split(" CRC failures")[0].rsplit(" ", 1)[-1])
+    assert n_failed >= 1 and len(failures) == n_failed
+    assert all(f["crc_failure"] and f["reason"] == "CRC" for f in failures)
+    assert len(res.stdout.splitlines()) == int(summary.split(" frames")[0])
+
+
+def test_demod_bad_input_is_an_error_not_a_traceback(tmp_path):
+    nameless = tmp_path / "x.bin"
+    nameless.write_bytes(b"\x00" * 100)
+    res = CliRunner().invoke(main, ["demod", str(nameless)])
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert "sample format" in res.output or "format" in res.output
+    res = CliRunner().invoke(main, ["demod"])
+    assert res.exit_code == 2
+    res = CliRunner().invoke(main, ["synth", "--telegram", "zz"])
+    assert res.exit_code == 2
