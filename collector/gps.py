@@ -134,6 +134,9 @@ class NmeaGps(Gps):
         if not line.startswith("$"):
             return None
         self.counters["sentences"] += 1
+        if not _checksum_ok(line):
+            self.counters["bad"] += 1
+            return None
         try:
             msg = pynmea2.parse(line, check=True)
         except (pynmea2.ParseError, ValueError, AttributeError):
@@ -183,6 +186,21 @@ class NmeaGps(Gps):
                 if len(buf) > 4096:  # no newline in 4 KB: not NMEA, resynchronise
                     self.counters["bad"] += 1
                     buf = b""
+
+
+def _checksum_ok(line: str) -> bool:
+    """XOR of the characters between '$' and '*'. pynmea2 lets some mismatches through, a line noise
+    hit on a serial GPS would otherwise move the van by kilometres."""
+    body, star, given = line[1:].partition("*")
+    if not star:
+        return True  # some receivers omit it; the fields are still range-checked below
+    calc = 0
+    for ch in body:
+        calc ^= ord(ch)
+    try:
+        return int(given[:2], 16) == calc
+    except ValueError:
+        return False
 
 
 class GpsdGps(Gps):
@@ -246,7 +264,7 @@ def open_gps(spec: str | None, **kw) -> Gps:
             raise GpsError("nmea needs a port: nmea:/dev/ttyACM0[:baud]")
         port, baud = rest, 4800
         head, _, tail = rest.rpartition(":")
-        if head and tail.isdigit() and "://" not in tail:
+        if head and tail.isdigit() and "://" not in rest:  # a URL's :port is not a baud rate
             port, baud = head, int(tail)
         return NmeaGps(port, baud, **kw)
     if name == "gpsd":

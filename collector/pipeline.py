@@ -90,6 +90,10 @@ class QueuedListener(Listener):
         self._q: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
         self.dropped = 0
         self.errors = 0
+        # only queue what the inner listener handles: a capture does not want heard events, and their
+        # drops would be counted against it
+        self._wants_raw = type(inner).on_raw is not Listener.on_raw
+        self._wants_heard = type(inner).on_heard is not Listener.on_heard
         self._t = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._t.start()
 
@@ -103,10 +107,12 @@ class QueuedListener(Listener):
             self.dropped += 1
 
     def on_raw(self, frame: Frame) -> None:
-        self._put(("raw", frame))
+        if self._wants_raw:
+            self._put(("raw", frame))
 
     def on_heard(self, ev: Heard) -> None:
-        self._put(("heard", ev))
+        if self._wants_heard:
+            self._put(("heard", ev))
 
     def _run(self) -> None:
         while True:

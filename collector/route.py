@@ -46,7 +46,8 @@ def total_volume_m3(d: Decoded) -> float | None:
 
 def alarm_names(d: Decoded) -> list[str]:
     names = sorted(str(a) for a in d.alarms)
-    if d.status is not None:
+    # the status byte only speaks when no driver mapped it already (drivers know vendor meanings)
+    if not names and d.status is not None:
         names += [name for mask, val, name in _STS_ALARMS if d.status & mask == val]
     return names
 

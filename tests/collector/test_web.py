@@ -1,0 +1,95 @@
+"""The crew view: JSON endpoints over real HTTP, and the page rendered by headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import urllib.request
+
+import pytest
+
+from collector.pipeline import Pipeline
+from collector.route import RouteProgress
+from collector.simdrive import SimDrive
+from collector.web import CrewServer, CrewState, parse_hostport
+from sync.outbox import Outbox
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def crew(tmp_path_factory):
+    d = tmp_path_factory.mktemp("web")
+    sim = SimDrive(n_route=80, n_foreign=30, n_missing=6, seed=11)
+    ob = Outbox(d / "o.db")
+    p = Pipeline([], outbox=ob, route=RouteProgress(sim.route_sheet()))
+    for f in sim.frames():
+        p.process(f)
+    p.stop()
+    b = ob.lease(7)
+    ob.ack(b.batch_id)
+    srv = CrewServer(CrewState(p.route, outbox=ob, pipeline_stats=p.stats), "127.0.0.1", 0).start()
+    yield srv, p, ob
+    srv.stop()
+    ob.close()
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.status, r.headers["Content-Type"], r.read()
+
+
+def test_json_endpoints(crew):
+    srv, p, ob = crew
+    _, ctype, body = get(srv.url + "api/summary")
+    s = json.loads(body)
+    assert ctype == "application/json"
+    c = p.route.counts()
+    for k in ("read", "unread", "heard", "alarmed", "implausible", "out_of_route", "total"):
+        assert s["counts"][k] == c[k]
+    assert s["sync"]["pending"] == ob.pending() and s["sync"]["last_ack_at"]
+    meters = json.loads(get(srv.url + "api/meters")[2])
+    assert len(meters) == 80 and {"status", "last_heard", "best_rssi", "at_risk"} <= set(meters[0])
+    assert len(json.loads(get(srv.url + "api/out_of_route")[2])) == c["out_of_route"]
+    assert json.loads(get(srv.url + "api/alarms")[2])
+    with pytest.raises(urllib.error.HTTPError) as e:
+        get(srv.url + "api/nope")
+    assert e.value.code == 404
+
+
+def test_hostport():
+    assert parse_hostport("0.0.0.0:8080") == ("0.0.0.0", 8080)
+    assert parse_hostport("9000") == ("0.0.0.0", 9000)
+    with pytest.raises(ValueError):
+        parse_hostport("host:xx")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
+def test_page_renders_counts_in_headless_chromium(crew, tmp_path):
+    srv, p, ob = crew
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}",
+         "--virtual-time-budget=5000", "--dump-dom", srv.url],
+        capture_output=True, text=True, timeout=90).stdout
+    assert 'data-loaded="1"' in dom, dom[:500]
+
+    def shown(elem_id):
+        m = re.search(rf'id="{elem_id}">([^<]*)<', dom)
+        assert m, elem_id
+        return m.group(1)
+
+    c = p.route.counts()
+    for k in ("read", "unread", "heard", "alarmed", "implausible", "out_of_route", "total"):
+        assert shown(f"count-{k}") == str(c[k]), k
+    assert shown("count-at_risk") == str(len(p.route.at_risk()))
+    assert shown("sync-pending") == str(ob.pending())
+    assert shown("sync-last-ack") != "never"
+    # one table row per route meter, with its status; one plotted point per positioned meter
+    statuses = re.findall(r'<tr class="(\w+)" data-meter="(\d+)" data-status="(\w+)"', dom)
+    assert len(statuses) == 80
+    assert sum(s == "read" for _, _, s in statuses) == c["read"]
+    assert len(re.findall(r'<circle class="pt-', dom)) >= c["read"]
+    assert "above_max" in dom or "below_previous" in dom  # an implausible reading is flagged
