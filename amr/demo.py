@@ -57,7 +57,7 @@ def summarise(path: Path = CORPUS) -> tuple[list[str], dict[str, int]]:
     out += [""] + _table("Drivers", Counter(dict(by_driver.most_common(15))))
     if len(by_driver) > 15:
         out.append(f"  ... and {len(by_driver) - 15} more drivers")
-    out += [""] + _table("Security (mode/outcome)", by_security)
+    out += [""] + _table("Security (mode/outcome)", by_security, 40)
     out += [""] + (_table("Rejections", rejected) if rejected else ["Rejections: none"])
     return out, {"total": total, "decoded": ok, "rejected": total - ok}
 
