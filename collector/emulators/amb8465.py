@@ -17,16 +17,18 @@ class Amb8465Emulator(PtyEmulator):
 
     def __init__(self, *args, command_mode: bool = True, rssi: bool = True, serial_no: int = 0x0A0B0C0D,
                  **kwargs):
-        self.default_cmd_out = command_mode
-        self.default_rssi = rssi
         self.serial_no = serial_no
+        # Parameter memory is non-volatile: it survives RESET and replugging; a change to it takes
+        # effect at the next reset, as on the module.
+        self.memory = bytearray(amb.PARAM_SIZE)
+        self.memory[amb.P_CMD_OUT] = int(command_mode)
+        self.memory[amb.P_RSSI] = int(rssi)
+        self.memory[48:56] = bytes([0x01, 0x44, 0xAE, 0x0C, 0x78, 0x56, 0x34, 0x12])
+        self.resets = 0
         super().__init__(*args, **kwargs)
 
     def reset_state(self) -> None:
-        self.memory = bytearray(amb.PARAM_SIZE)
-        self.memory[amb.P_CMD_OUT] = int(self.default_cmd_out)
-        self.memory[amb.P_RSSI] = int(self.default_rssi)
-        self.memory[48:56] = bytes([0x01, 0x44, 0xAE, 0x0C, 0x78, 0x56, 0x34, 0x12])
+        self.active = bytes(self.memory)
         self.mode: int | None = None
 
     def _reply(self, cmd: int, payload: bytes) -> None:
@@ -68,14 +70,15 @@ class Amb8465Emulator(PtyEmulator):
             self._reply(cmd, bytes([amb.rssi_raw(-95.0)]))
         elif cmd in (amb.RESET, amb.FACTORYRESET):
             self._reply(cmd, b"\x00")
+            self.resets += 1
             self.reset_state()
             self.receiving = False
 
     def encode_telegram(self, t: Transmission) -> bytes | None:
         if self.mode is None or t.link_mode.upper() not in HEARS[self.mode]:
             return None
-        rssi = bytes([amb.rssi_raw(t.rssi_dbm)]) if self.memory[amb.P_RSSI] else b""
-        if self.memory[amb.P_CMD_OUT]:
+        rssi = bytes([amb.rssi_raw(t.rssi_dbm)]) if self.active[amb.P_RSSI] else b""
+        if self.active[amb.P_CMD_OUT]:
             return amb.encode(amb.DATA_IND, t.telegram + rssi)
         body = bytearray(t.telegram + rssi)
         body[0] = len(body) - 1

@@ -120,20 +120,27 @@ class Amb8465Source(SerialStickSource):
     kind = "amb8465"
     baudrate = 9600
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, configure_memory: bool | str = True, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.command_mode = True   # until the parameter memory says otherwise, only trust FF frames
         self.rssi_enabled = True
+        # Command-mode output has a checksum and RSSI tells signal quality, so by default the stick is
+        # set to both (written once to its parameter memory, then reset) when it is not already.
+        self.configure_memory = str(configure_memory).lower() not in ("0", "false", "no", "off")
 
     def decode(self, buf: bytearray) -> tuple[int, Any]:
         return decode(buf, transparent=not self.command_mode, rssi=self.rssi_enabled)
 
     def configure(self) -> None:
         self.command_mode = True
-        params = self.command(encode(GET, bytes([0x00, PARAM_SIZE])), _answer(GET))
-        memory = params.payload[2:]  # offset, length, then the bytes
-        if len(memory) <= P_RSSI:
-            raise StickError(f"AMB8465 parameter memory answer of {len(memory)} bytes")
+        memory = self._read_memory()
+        if self.configure_memory and not (memory[P_CMD_OUT] and memory[P_RSSI]):
+            for offset in (P_CMD_OUT, P_RSSI):
+                rsp = self.command(encode(SET, bytes([offset, 1, 1])), _answer(SET))
+                if rsp.payload[:1] != b"\x00":
+                    raise StickError(f"AMB8465 refused to set parameter {offset}: {rsp.payload.hex()}")
+            self.command(encode(RESET), _answer(RESET))
+            memory = self._read_memory()
         serial_no = self.command(encode(SERIALNO), _answer(SERIALNO))
         self.device_info = {
             "serial": serial_no.payload.hex(),
@@ -150,6 +157,13 @@ class Amb8465Source(SerialStickSource):
         self._mode_name = key
         self.rssi_enabled = self.device_info["rssi"]
         self.command_mode = self.device_info["cmd_out"]
+
+    def _read_memory(self) -> bytes:
+        params = self.command(encode(GET, bytes([0x00, PARAM_SIZE])), _answer(GET))
+        memory = params.payload[2:]  # offset, length, then the bytes
+        if len(memory) <= P_RSSI:
+            raise StickError(f"AMB8465 parameter memory answer of {len(memory)} bytes")
+        return memory
 
     def to_frame(self, message: Any) -> Frame | None:
         if isinstance(message, AmberMessage):

@@ -44,7 +44,7 @@ class SerialStickSource(Source):
     def __init__(self, port: str, link_modes: tuple[str, ...] | str | None = None, *,
                  baudrate: int | None = None, reconnect: bool | str = True,
                  backoff_min: float | str = 0.05, backoff_max: float | str = 2.0,
-                 command_timeout: float | str = 1.0, serial_factory: Callable[..., Any] | None = None,
+                 command_timeout: float | str = 1.0, stale_after: float | str = 2.0, serial_factory: Callable[..., Any] | None = None,
                  name: str | None = None, **options: Any):
         if not port:
             raise SourceUnavailable(f"{self.kind}: no serial port given")
@@ -58,6 +58,10 @@ class SerialStickSource(Source):
         self.backoff_min = float(backoff_min)
         self.backoff_max = float(backoff_max)
         self.command_timeout = float(command_timeout)
+        # A partial frame that gets no more bytes for this long is dropped: the rest is not coming
+        # (a false header in a transparent stream, a frame cut by a radio or USB hiccup).
+        self.stale_after = float(stale_after)
+        self._last_rx = 0.0
         self._serial_factory = serial_factory or serial.Serial
         self._serial: Any = None
         self._buf = bytearray()
@@ -250,12 +254,20 @@ class SerialStickSource(Source):
                     return None
                 self._lost(exc)
                 continue
+            now = time.monotonic()
             if data:
                 self._buf += data
+                self._last_rx = now
                 while (message := self._next_message()) is not None:
                     self._dispatch(message)
                 continue
-            if time.monotonic() >= deadline:
+            if self._buf and now - self._last_rx >= self.stale_after:
+                self.discard(len(self._buf))
+                self.reject("STALE", f"{len(self._buf)} byte(s) of an unfinished frame, then silence",
+                            bytes(self._buf))
+                self._buf.clear()
+                self._last_skip_was_garbage = False
+            if now >= deadline:
                 return None
 
     def _close_internal(self) -> None:

@@ -138,12 +138,26 @@ def test_im871a_old_firmware_cannot_do_c1_t1(emulator):
 def test_amb8465_both_output_framings(emulator, command_mode, rssi):
     emu = emulator("amb8465", [Transmission(SAMPLE_A, "T1", -60), Transmission(SAMPLE_B, "T1", -70.5)],
                    command_mode=command_mode, rssi=rssi)
-    with open_source(f"amb8465:{emu.port}:t1", **FAST) as src:
+    with open_source(f"amb8465:{emu.port}:t1", configure_memory=False, **FAST) as src:
         frames = recv_n(src, 2)
         assert [f.telegram for f in frames] == [SAMPLE_A, SAMPLE_B]
         assert [f.rssi_dbm for f in frames] == ([-60.0, -70.5] if rssi else [None, None])
         assert src.device_info == {"serial": "0a0b0c0d", "cmd_out": command_mode, "rssi": rssi}
         assert (4, b"\x08") in emu.commands   # SET_MODE T1 -> 0x08
+        assert emu.resets == 0
+
+
+def test_amb8465_is_switched_to_command_mode_with_rssi(emulator):
+    emu = emulator("amb8465", [Transmission(SAMPLE_A, "T1", -61)], command_mode=False, rssi=False)
+    with open_source(f"amb8465:{emu.port}:t1", **FAST) as src:
+        frame = recv_n(src, 1)[0]
+        assert (frame.telegram, frame.rssi_dbm) == (SAMPLE_A, -61.0)
+        assert src.device_info["cmd_out"] and src.device_info["rssi"]
+    assert emu.commands[1:4] == [(9, bytes([5, 1, 1])), (9, bytes([69, 1, 1])), (5, b"")]
+    assert emu.resets == 1
+    with open_source(f"amb8465:{emu.port}:t1", **FAST) as src:  # already set: no second write
+        src.recv(timeout=0.2)
+    assert emu.resets == 1
 
 
 def test_cul_crc_failures_and_truncation(emulator):
@@ -194,3 +208,20 @@ def test_probe_port_on_a_silent_port_returns_none(emulator):
     emu = emulator("cul", [])
     emu.version = "V 1.0 something else"
     assert probe_port(emu.port, ("T1",), kinds=("cul",), timeout=0.1) is None
+
+
+def test_partial_frame_followed_by_silence_is_dropped(emulator):
+    # A plausible transparent header announcing 48 bytes that never come: without the stale timer the
+    # next telegram would be swallowed into it.
+    emu = emulator("amb8465", [b"\x30\x44\xae\x0c\x11\x22\x33\x44"], command_mode=False, rssi=False)
+    with open_source(f"amb8465:{emu.port}:t1", configure_memory=False, stale_after=0.1, **FAST) as src:
+        assert src.recv(timeout=0.05) is None
+        assert emu.wait_sent(1)
+        for _ in range(100):  # bounded: 5 s at most
+            if "STALE" in src.counters.rejected:
+                break
+            assert src.recv(timeout=0.05) is None
+        assert src.counters.rejected["STALE"] == 1
+        assert src.rejections[-1].raw == b"\x30\x44\xae\x0c\x11\x22\x33\x44"
+        emu.add(Transmission(SAMPLE_B, "T1"))
+        assert recv_n(src, 1)[0].telegram == SAMPLE_B
