@@ -225,3 +225,24 @@ def test_partial_frame_followed_by_silence_is_dropped(emulator):
         assert src.rejections[-1].raw == b"\x30\x44\xae\x0c\x11\x22\x33\x44"
         emu.add(Transmission(SAMPLE_B, "T1"))
         assert recv_n(src, 1)[0].telegram == SAMPLE_B
+
+
+def test_emulator_driven_from_a_capture(emulator, tmp_path):
+    from datetime import UTC, datetime
+
+    from collector.emulators.base import load_transmissions
+    from collector.sources.logs import CaptureWriter
+    from decoders.frame import Frame
+
+    cap = tmp_path / "drive.jsonl"
+    t0 = datetime(2026, 5, 1, tzinfo=UTC)
+    with CaptureWriter(cap) as w:
+        w.write(Frame(SAMPLE_A, t0, "rtlsdr:0", "C1", "B", -71.0))
+        w.write(Frame(SAMPLE_B, t0, "rtlsdr:0", "T1", "A", -88.5))
+    tx = load_transmissions(cap)
+    assert [(t.link_mode, t.rssi_dbm, t.frame_format) for t in tx] == [("C1", -71.0, "B"), ("T1", -88.5, "A")]
+    emu = emulator("cul", tx)
+    with open_source(f"cul:{emu.port}:c1,t1", **FAST) as src:
+        frames = recv_n(src, 2)
+    assert [(f.telegram, f.link_mode, f.rssi_dbm, f.frame_format) for f in frames] == [
+        (SAMPLE_A, "C1", -71.0, "B"), (SAMPLE_B, "T1", -88.5, "A")]
