@@ -97,7 +97,7 @@ def outcome_columns(result: Decoded | Rejection | None, telegram: bytes, decoder
             "decode_ok": True,
             "reject_reason": None,
             "reject_detail": None,
-            "driver": (result.driver or None) and result.driver[:64],
+            "driver": clean_text(result.driver, 64) if result.driver else None,
             "decoder_version": decoder_version,
         }
     if isinstance(result, Rejection):
@@ -105,7 +105,7 @@ def outcome_columns(result: Decoded | Rejection | None, telegram: bytes, decoder
             "access_no": dll_access_number(telegram),
             "decode_ok": False,
             "reject_reason": str(result.reason)[:32],
-            "reject_detail": (result.detail or "")[:300] or None,
+            "reject_detail": clean_text(result.detail or "", 300) or None,
             "driver": None,
             "decoder_version": decoder_version,
         }
@@ -142,8 +142,8 @@ def reading_rows(
         value, text = _split_value(r.value)
         row = {
             "meter_id": meter_id,
-            "quantity": (r.quantity or "unknown")[:48],
-            "function": (r.function or "instantaneous")[:16],
+            "quantity": clean_text(r.quantity or "unknown", 48),
+            "function": clean_text(r.function or "instantaneous", 16),
             "storage": int(r.storage),
             "tariff": int(r.tariff),
             "subunit": int(r.subunit),
@@ -151,7 +151,7 @@ def reading_rows(
             "meter_clock": r.storage in clocks,
             "value": value,
             "value_text": text,
-            "unit": (r.unit or "")[:16],
+            "unit": clean_text(r.unit or "", 16),
             "source": "radio",
             "telegram_sha256": telegram_sha,
             "decoder_version": decoder_version,
@@ -172,6 +172,11 @@ def alarm_rows(result: Decoded, received_at: dt.datetime, meter_id: int, telegra
     ]
 
 
+def clean_text(v: Any, limit: int) -> str:
+    # PostgreSQL text cannot hold NUL; decoders hand over manufacturer strings with padding NULs.
+    return str(v).replace("\x00", "\\0")[:limit]
+
+
 def _split_value(v: Any) -> tuple[Decimal | None, str | None]:
     if isinstance(v, bool):
         return Decimal(int(v)), None
@@ -179,15 +184,15 @@ def _split_value(v: Any) -> tuple[Decimal | None, str | None]:
         try:
             d = v if isinstance(v, Decimal) else Decimal(v) if isinstance(v, int) else Decimal(repr(v))
         except (InvalidOperation, ValueError):
-            return None, str(v)[:200]
+            return None, clean_text(v, 200)
         if not d.is_finite() or abs(d) >= _MAX_MICRO_VALUE:
-            return None, str(v)[:200]
+            return None, clean_text(v, 200)
         return d, None
     if isinstance(v, bytes):
         return None, v.hex()[:200]
     if isinstance(v, dt.datetime | dt.date):
         return None, v.isoformat()
-    return None, str(v)[:200]
+    return None, clean_text(v, 200)
 
 
 def _as_datetime(v: Any) -> dt.datetime | None:

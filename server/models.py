@@ -337,18 +337,19 @@ class RawTelegram(Base):
 
 
 class Reading(Base):
-    """One register value. Natural key: (meter, quantity, function, storage, tariff, subunit, value_at,
+    """One register value. Natural key: (meter, value_at, quantity, function, storage, tariff, subunit,
     source). `function` separates instantaneous from max/min records of the same quantity; `source`
     keeps an estimate at a period boundary from swallowing the real due-date reading that arrives later
     with the same timestamp. `value` holds numbers, `value_text` anything else (dates, strings)."""
 
     __tablename__ = "readings"
     __table_args__ = (
+        # value_at second: the key's index then also serves "this meter's readings in a time range",
+        # so no separate (meter_id, value_at) index has to be maintained on every insert.
         UniqueConstraint(
-            "meter_id", "quantity", "function", "storage", "tariff", "subunit", "value_at", "source",
+            "meter_id", "value_at", "quantity", "function", "storage", "tariff", "subunit", "source",
             name="uq_readings_natural_key",
         ),
-        Index(None, "meter_id", "value_at"),
         Index(None, "value_at"),
     )
 
@@ -365,7 +366,9 @@ class Reading(Base):
     value_text: Mapped[str | None] = mapped_column(String(200))
     unit: Mapped[str] = mapped_column(String(16), default="")
     source: Mapped[str] = mapped_column(String(20))  # ReadingSource
-    telegram_sha256: Mapped[bytes | None] = mapped_column(ForeignKey("raw_telegrams.sha256"))
+    # No FK: raw telegrams may be pruned by a retention policy while readings stay (engineering.md §5.4),
+    # and the FK check was the largest single cost of bulk ingest (BENCHMARKS.md, reading store).
+    telegram_sha256: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     decoder_version: Mapped[str | None] = mapped_column(String(32))
     entered_by: Mapped[str | None] = mapped_column(String(100))
     note: Mapped[str | None] = mapped_column(String(300))
@@ -386,7 +389,7 @@ class AlarmRecord(Base):
     meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
     alarm: Mapped[str] = mapped_column(String(24))  # decoders.model.Alarm value
     observed_at: Mapped[dt.datetime] = mapped_column()
-    telegram_sha256: Mapped[bytes] = mapped_column(ForeignKey("raw_telegrams.sha256"))
+    telegram_sha256: Mapped[bytes] = mapped_column(LargeBinary(32))  # no FK, as readings
 
 
 class DeadLetter(Base):

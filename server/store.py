@@ -98,7 +98,7 @@ T_ALARMS: Table = AlarmRecord.__table__  # type: ignore[assignment]
 T_DEAD: Table = DeadLetter.__table__  # type: ignore[assignment]
 
 METER_KEY = ("manufacturer", "address", "version", "device_type")
-READING_KEY = ("meter_id", "quantity", "function", "storage", "tariff", "subunit", "value_at", "source")
+READING_KEY = ("meter_id", "value_at", "quantity", "function", "storage", "tariff", "subunit", "source")
 
 IdentityKey = tuple[str, str, int, int]
 
@@ -562,8 +562,8 @@ class Store:
                         topic: str | None = None) -> bool:
         with self.engine.begin() as conn:
             return bool(repository.insert_ignore(conn, T_DEAD, [{
-                "payload_sha256": derive.sha256(payload), "payload": payload, "reason": reason[:64],
-                "detail": detail, "van_code": (van or None) and van[:64], "topic": (topic or None) and topic[:300],
+                "payload_sha256": derive.sha256(payload), "payload": payload, "reason": derive.clean_text(reason, 64),
+                "detail": derive.clean_text(detail, 10_000), "van_code": (van or None) and van[:64], "topic": (topic or None) and topic[:300],
                 "received_at": dt.datetime.now(dt.UTC),
             }], ("payload_sha256",)))
 

@@ -8,6 +8,7 @@ import pytest
 
 from decoders import DecoderState, KeyStore, decode
 from decoders.frame import Frame
+from server import repository
 from server.redecode import redecode
 from server.store import Store
 
@@ -31,7 +32,9 @@ def keyed(corpus):
     return out
 
 
-def test_keys_arriving_late_turn_stored_telegrams_into_readings(store: Store, keyed):
+@pytest.mark.parametrize("copy_threshold", [2, 10**9], ids=["bulk", "executemany"])
+def test_keys_arriving_late_turn_stored_telegrams_into_readings(store: Store, keyed, copy_threshold, monkeypatch):
+    monkeypatch.setattr(repository, "COPY_THRESHOLD", copy_threshold)
     store.add_van("van-01")
     r = store.ingest_batch("van-01", "b1", _frames([t for t, _ in keyed]))
     assert r.readings_new == 0
@@ -40,7 +43,7 @@ def test_keys_arriving_late_turn_stored_telegrams_into_readings(store: Store, ke
     for t, key in keyed:
         dec = decode(t, keys=KeyStore.single(key))
         store.set_key(dec.meter.id, bytes.fromhex(key), dec.meter.manufacturer)
-    rep = redecode(store, only_failed=True, workers=2, chunk=1)
+    rep = redecode(store, only_failed=True, workers=2, chunk=len(keyed))
     assert rep.telegrams == len(keyed) and rep.newly_decoded == len(keyed) and rep.readings_new > 0
     assert rep.outcome_changed == len(keyed)
     assert store.telegrams(reject_reason="NO_KEY") == []
