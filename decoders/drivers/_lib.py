@@ -18,6 +18,7 @@ import datetime as _dt
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from decoders.drivers.base import Driver
@@ -50,7 +51,7 @@ def num(v: float | int) -> float | int:
     if isinstance(v, bool):
         return int(v)
     r = round(float(v), 6)
-    if r == int(r) and abs(r) < 1e15:
+    if r.is_integer() and abs(r) < 1e15:
         return int(r)
     return r
 
@@ -67,6 +68,7 @@ def _g_fields(b0: int, b1: int) -> tuple[int, int, int]:
     return 2000 + (((b0 & 0xE0) >> 5) | ((b1 & 0xF0) >> 1)), b1 & 0x0F, b0 & 0x1F
 
 
+@lru_cache(maxsize=8192)
 def date_text(raw: bytes) -> str | None:
     """A type G date as printed; all-0xFF (not set) prints null."""
     if len(raw) < 2 or raw[:2] == b"\xff\xff":
@@ -75,6 +77,7 @@ def date_text(raw: bytes) -> str | None:
     return _normalised(y, m, d).strftime("%Y-%m-%d")
 
 
+@lru_cache(maxsize=8192)
 def date_text_raw(raw: bytes) -> str | None:
     """A type G date digit by digit, without calendar normalisation (e.g. 2000-00-00)."""
     if len(raw) < 2 or raw[:2] == b"\xff\xff":
@@ -83,6 +86,7 @@ def date_text_raw(raw: bytes) -> str | None:
     return f"{y:04d}-{m:02d}-{d:02d}"
 
 
+@lru_cache(maxsize=8192)
 def datetime_text_raw(raw: bytes) -> str | None:
     """A type F/I date-time digit by digit (seconds when sent), without calendar normalisation."""
     if len(raw) not in (4, 6) or raw[:4] == b"\xff\xff\xff\xff":
@@ -94,6 +98,7 @@ def datetime_text_raw(raw: bytes) -> str | None:
     return text + f":{raw[0] & 0x3F:02d}" if off else text
 
 
+@lru_cache(maxsize=8192)
 def datetime_text(raw: bytes, seconds: bool = False) -> str | None:
     if len(raw) == 4:
         if raw == b"\xff\xff\xff\xff":
@@ -232,6 +237,15 @@ class Field:
         return got == self.vifes
 
     def render(self, r: Reading) -> Any:
+        if self.kind == "num" and self.fmt is None:  # the common case, kept short
+            v = r.value
+            cls = v.__class__
+            if cls is float or cls is int:
+                f = _CONVERT.get((r.unit, self.unit), 1.0) * self.scale
+                x = round(v * f, 6)
+                if x.__class__ is int:
+                    return x
+                return int(x) if x.is_integer() and -1e15 < x < 1e15 else x
         v = self._render(r)
         return self.null if v is None else v
 
@@ -369,21 +383,25 @@ class SpecDriver(Driver):
         status_words: list[str] = []
         status_seen = False
         readings = tg.readings
-        for f in self.spec:
-            templated = "{" in f.name
-            skip = f.nth - 1
-            for r in readings:
-                if not f.matches(r):
-                    continue
-                if skip:
-                    skip -= 1
-                    continue
-                name = f.out_name(r)
+        # Which record feeds which field depends only on the record headers, and a meter repeats its
+        # layout: the plan (per field: candidate records and their output names) is computed once per
+        # layout and reused, so a telegram costs one render per output field.
+        layout = tuple(r.dif_vif for r in readings)
+        plans = self.__dict__.get("_plans")
+        if plans is None:
+            plans = self.__dict__["_plans"] = {}
+        plan = plans.get(layout)
+        if plan is None:
+            plan = self._plan(readings)
+            if len(plans) < 1024:
+                plans[layout] = plan
+        for f, templated, cands in plan:
+            for i, name in cands:
                 if name in out:
                     if templated:
                         continue
                     break
-                val = f.render(r)
+                val = f.render(readings[i])
                 if val is OMIT:
                     if templated:
                         continue
@@ -416,6 +434,17 @@ class SpecDriver(Driver):
         else:
             out.pop("_status_words", None)
         return out
+
+    def _plan(self, readings: list[Reading]) -> list[tuple[Field, bool, list[tuple[int, str]]]]:
+        plan = []
+        for f in self.spec:
+            templated = "{" in f.name
+            cands = [(i, f.out_name(r)) for i, r in enumerate(readings) if f.matches(r)]
+            if f.nth > 1:
+                cands = cands[f.nth - 1:]
+            if cands:
+                plan.append((f, templated, cands))
+        return plan
 
     def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
         """Hook for values no table can express (computed fields, proprietary blocks)."""

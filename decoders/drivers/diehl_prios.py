@@ -86,17 +86,38 @@ def fold_key(key: bytes) -> int:
     return int.from_bytes(key[0:4], "big") ^ int.from_bytes(key[4:8], "big")
 
 
-def _keystream_xor(frame: bytes, seed: int) -> bytearray:
-    reg = seed
-    reg ^= int.from_bytes(frame[2:6], "big")
-    reg ^= int.from_bytes(frame[6:10], "big")
-    reg ^= int.from_bytes(frame[10:14], "big")
-    out = bytearray(frame[HEADER_LEN:])
+def _step8_bitwise(reg: int) -> int:
+    """Eight LFSR steps, bit by bit (the definition; used to build the tables below)."""
+    for _ in range(8):
+        bit = ((reg >> 1) ^ (reg >> 2) ^ (reg >> 11) ^ (reg >> 31)) & 1
+        reg = ((reg << 1) | bit) & 0xFFFFFFFF
+    return reg
+
+
+def _tables() -> tuple[list[int], list[int], list[int], list[int]]:
+    # The feedback is linear over GF(2): the 8 new bits are the XOR of the contributions of each
+    # register byte, so four 256-entry tables replace the bit loop.
+    return tuple(  # type: ignore[return-value]
+        [_step8_bitwise(v << (8 * k)) & 0xFF for v in range(256)] for k in range(4)
+    )
+
+
+_T0, _T1, _T2, _T3 = _tables()
+
+
+def _register(frame: bytes, seed: int) -> int:
+    return (seed ^ int.from_bytes(frame[2:6], "big") ^ int.from_bytes(frame[6:10], "big")
+            ^ int.from_bytes(frame[10:14], "big"))
+
+
+def _keystream_xor(frame: bytes, seed: int, limit: int | None = None) -> bytearray:
+    reg = _register(frame, seed)
+    out = bytearray(frame[HEADER_LEN:] if limit is None else frame[HEADER_LEN:HEADER_LEN + limit])
+    t0, t1, t2, t3 = _T0, _T1, _T2, _T3
     for i in range(len(out)):
-        for _ in range(8):
-            bit = ((reg >> 1) ^ (reg >> 2) ^ (reg >> 11) ^ (reg >> 31)) & 1
-            reg = ((reg << 1) | bit) & 0xFFFFFFFF
-        out[i] ^= reg & 0xFF
+        new = t0[reg & 0xFF] ^ t1[(reg >> 8) & 0xFF] ^ t2[(reg >> 16) & 0xFF] ^ t3[reg >> 24]
+        reg = ((reg << 8) | new) & 0xFFFFFFFF
+        out[i] ^= new
     return out
 
 
@@ -111,9 +132,8 @@ def prios_descramble(frame: bytes, user_key: bytes | None = None) -> bytes | Non
     if len(frame) <= HEADER_LEN:
         return None
     for seed in _seeds(user_key):
-        out = _keystream_xor(frame, seed)
-        if out[0] == PRIOS_CHECK_BYTE:
-            return bytes(out)
+        if _keystream_xor(frame, seed, 1)[0] == PRIOS_CHECK_BYTE:
+            return bytes(_keystream_xor(frame, seed))
     return None
 
 

@@ -58,9 +58,9 @@ class QWater(_Qds):
     name = "qwater"
     aliases = ("qwaterv2",)
     meter_type = "WaterMeter"
-    detect = frozenset({("QDS", 0x37, 0x33), ("QDS", 0x06, 0x16), ("QDS", 0x07, 0x16), ("QDS", 0x06, 0x18),
-                        ("QDS", 0x07, 0x18), ("QDS", 0x07, 0x19), ("QDS", 0x06, 0x35), ("QDS", 0x07, 0x35),
-                        ("QDS", 0x06, 0x17), ("QDS", 0x06, 0x1A), ("QDS", 0x07, 0x1A), ("QDS", 0x06, 0x1D)})
+    # Q water 5.5 generations 0x16-0x1D (warm 0x06 / cold 0x07), and radio converters in front of them.
+    detect = frozenset({*(("QDS", v, t) for v in range(0x16, 0x1E) for t in (0x06, 0x07)),
+                        ("QDS", 0x33, 0x37), ("QDS", 0x35, 0x37), ("QDS", 0x35, 0x06), ("QDS", 0x35, 0x07)})
     spec = (
         *lib("meter_datetime", "total_m3"),
         F("due_date", "volume", "m3", storage=1),

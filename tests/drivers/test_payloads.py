@@ -197,3 +197,14 @@ def test_every_registered_driver_has_a_name_and_meter_type() -> None:
     for name in ("apator162", "apatorna1", "izar", "kamwater", "hydrodigit", "qwater", "mkradio3", "iperl"):
         d = by_name(name)
         assert d is not None and d.meter_type
+
+
+def test_lfsr_byte_tables_equal_the_bitwise_definition() -> None:
+    import random
+
+    from decoders.drivers.diehl_prios import _T0, _T1, _T2, _T3, _step8_bitwise
+
+    rnd = random.Random(5)
+    for _ in range(2000):
+        r = rnd.getrandbits(32)
+        assert _step8_bitwise(r) & 0xFF == _T0[r & 0xFF] ^ _T1[(r >> 8) & 0xFF] ^ _T2[(r >> 16) & 0xFF] ^ _T3[r >> 24]
