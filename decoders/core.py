@@ -106,13 +106,16 @@ def _need(tg: Telegram, pos: int, n: int, what: str) -> None:
         raise Fail(Reject.LENGTH, f"{what} needs {n} bytes at offset {pos}, {len(tg.data) - pos} left")
 
 
+_ELL_SIZE = {0x8C: 2, 0x8D: 8, 0x8E: 10, 0x8F: 16}
+
+
 def _ell(tg: Telegram, pos: int) -> int:
     d = tg.data
     ci = d[pos]
-    size = {0x8C: 2, 0x8D: 8, 0x8E: 10, 0x8F: 16}.get(ci)
-    if size is None:  # 0x86 ELL V: CC ACC + length-prefixed variable part
-        _need(tg, pos, 4, "ELL V")
-        size = 3 + d[pos + 3]
+    size = _ELL_SIZE.get(ci)
+    if size is None:  # 0x86 ELL V: its variable layout is not public in a form we could verify
+        tg.ci_chain.append(f"ELL:{ci:02X}")
+        raise Fail(Reject.UNKNOWN_CI, "ELL V (CI 86, variable length) is recognised but not decoded")
     _need(tg, pos, 1 + size, f"ELL {ci:02X}")
     tg.ci_chain.append(f"ELL:{ci:02X}")
     cc, acc = d[pos + 1], d[pos + 2]
