@@ -133,6 +133,7 @@ class Demodulator:
         self._dc = np.complex64(0)
         self._recent: deque[tuple[bytes, int]] = deque(maxlen=64)
         self._tables: dict[Any, np.ndarray] = {}
+        self._ramp = np.zeros(0, np.int32)
         self._rot = np.exp(-2j * np.pi * np.arange(ROTOR_SIZE) / ROTOR_SIZE).astype(np.complex64)
         self._plut = power_lut(fmt) if fmt in ("cu8", "cs8") else None
 
@@ -227,7 +228,7 @@ class Demodulator:
         """The RTL's LO leakage: a slowly moving constant (time constant ~0.2 s of air).
 
         Estimated over contiguous windows (a strided subsample would alias the FSK tones onto 0 Hz)."""
-        win, period = 4096, 32768
+        win, period = 2048, 65536
         n = len(raw) // self._bps
         if n >= period:
             use = raw[: n // period * period * self._bps].reshape(-1, period * self._bps)[:, : win * self._bps]
@@ -344,8 +345,9 @@ class Demodulator:
     def _rotor(self, freq: float, n: int) -> np.ndarray:
         """exp(-j 2 pi freq t) for n samples from a 65536-entry table (frequency grid fs/65536)."""
         k = int(round(freq / self.fs * ROTOR_SIZE)) % ROTOR_SIZE
-        idx = np.arange(n, dtype=np.int64)
-        idx *= k
+        if len(self._ramp) < n:
+            self._ramp = np.arange(max(n, 1 << 16), dtype=np.int32)
+        idx = self._ramp[:n] * np.int32(k)      # int32 wrap-around keeps the low 16 bits right
         idx &= ROTOR_SIZE - 1
         return self._rot[idx]
 
@@ -402,16 +404,21 @@ class Demodulator:
             fine = float(np.angle(r)) * fs / (2 * np.pi * lag)
             if abs(fine) < 0.6 * fs / (2 * lag):
                 f_ch += fine
-        yp = boxcar(seg * self._rotor(f_ch + ch.deviation_hz, n), spc)
-        ym = boxcar(seg * self._rotor(f_ch - ch.deviation_hz, n), spc)
-        pp = yp.real * yp.real + yp.imag * yp.imag
-        pm = ym.real * ym.real + ym.imag * ym.imag
-        ediff = np.abs(pp - pm)
-        pos = self._timing(ediff, ch)
-        pos = pos[(pos >= 0) & (pos < len(pp))]
+        z = seg * self._rotor(f_ch, n)
+        w = self._table(("dev", ch.deviation_hz), n, ch.deviation_hz / fs)
+        yp = boxcar(z * w, spc)
+        ym = boxcar(z * np.conj(w), spc)
+        # timing needs the tone energies only at every other sample; the chips are then read at
+        # full resolution
+        d2p, d2m = yp[::2], ym[::2]
+        ediff = np.abs(d2p.real * d2p.real + d2p.imag * d2p.imag - d2m.real * d2m.real - d2m.imag * d2m.imag)
+        pos = self._timing(ediff, ch, 2)
+        pos = pos[(pos >= 0) & (pos < len(yp))]
         if len(pos) < 40:
             raise FrameFail("SHORT")
-        e_p, e_m = pp[pos], pm[pos]
+        ap_, am_ = yp[pos], ym[pos]
+        e_p = ap_.real * ap_.real + ap_.imag * ap_.imag
+        e_m = am_.real * am_.real + am_.imag * am_.imag
         amp_p, amp_m = np.sqrt(e_p), np.sqrt(e_m)
         soft = amp_p - amp_m
         # chips hit by an impulse carry far more energy than the burst: erase them (soft 0) so that
@@ -422,14 +429,15 @@ class Demodulator:
         frames = self._frames_from_chips(soft, ch, pos, amp_p, amp_m, a + region, f_ch - ch.offset_hz, seg)
         return frames
 
-    def _timing(self, ediff: np.ndarray, ch: Channel) -> np.ndarray:
-        """Chip start positions (sample indices) from the chip-rate line of |E+ - E-|."""
-        r0 = ch.chip_rate / self.fs
+    def _timing(self, ediff: np.ndarray, ch: Channel, step: int = 1) -> np.ndarray:
+        """Chip start positions (sample indices) from the chip-rate line of |E+ - E-| (given at every
+        `step`-th sample)."""
+        r0 = step * ch.chip_rate / self.fs
         seglen = int(round(8 / r0))
         nseg = len(ediff) // seglen
         if nseg < 3:
             raise FrameFail("SHORT")
-        tbl = self._table(("rate", ch.chip_rate), nseg * seglen, r0)
+        tbl = self._table(("rate", ch.chip_rate, step), nseg * seglen, r0)
         v = (ediff[: nseg * seglen] * tbl).reshape(nseg, seglen).sum(axis=1)
         d = np.vdot(v[:-1], v[1:])
         r = r0 + float(np.angle(d)) / (2 * np.pi * seglen)
@@ -451,7 +459,7 @@ class Demodulator:
         theta = float(np.angle(mean))
         n0 = (-theta / (2 * np.pi * r)) % (1 / r)
         count = int((len(ediff) - n0) * r)
-        return np.rint(n0 + np.arange(count) / r).astype(np.int64)
+        return np.rint((n0 + np.arange(count) / r) * step).astype(np.int64)
 
     def _frames_from_chips(self, soft: np.ndarray, ch: Channel, pos: np.ndarray, amp_p: np.ndarray,
                            amp_m: np.ndarray, base: int, offset: float, seg: np.ndarray) -> list[RadioFrame]:
