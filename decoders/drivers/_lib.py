@@ -298,13 +298,21 @@ class Field:
     def out_name(self, r: Reading) -> str:
         n = self.name
         if "{" in n:
-            n = _TEMPLATE.sub(lambda m: str(getattr(r, m.group(1)) + int(m.group(2) or 0)), n)
+            n = _TEMPLATE.sub(lambda m: _template_value(getattr(r, m.group(1)), m.group(2)), n)
         if self.unit and self.kind in ("num", "date", "datetime", "int", "datetime_s", "date_raw", "datetime_raw"):
             return f"{n}_{self.unit}"
         return n
 
 
-_TEMPLATE = re.compile(r"\{(storage|tariff|subunit)([+-]\d+)?\}")
+_TEMPLATE = re.compile(r"\{(storage|tariff|subunit)([+-]\d+|/\d+)?\}")
+def _template_value(v: int, op: str | None) -> str:
+    if not op:
+        return str(v)
+    if op[0] == "/":
+        return str(v // int(op[1:]))
+    return str(v + int(op))
+
+
 OMIT = object()  # a numeric record without a value (invalid BCD): the field is left out
 
 

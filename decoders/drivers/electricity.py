@@ -1,0 +1,132 @@
+"""Electricity meters: Apator AMIplus, EMH eHZ-P, NZR, Gran-System, Carlo Gavazzi EM24, Nemo (Schneider-like
+wired) — standard energy, power, voltage and current records under the reference field names."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from decoders.drivers import register
+from decoders.drivers._lib import F, Lookup, SpecDriver, error_flags, num
+from decoders.telegram import Telegram
+
+
+def _phases(base: str, q: str, unit: str, dif_vif: str) -> tuple[F, ...]:
+    """Per-phase values sent with a combinable VIFE per phase (FC 01..03 or FF 01..03)."""
+    return tuple(F(f"{base}_{n}", q, unit, dif_vif=f"{dif_vif}{n:02X}") for n in (1, 2, 3))
+
+
+@register
+class AmiPlus(SpecDriver):
+    name = "amiplus"
+    meter_type = "ElectricityMeter"
+    detect = frozenset({("APA", 0x01, 0x02), ("APA", 0x02, 0x02), ("DEV", 0x00, 0x02), ("NES", 0x03, 0x02)})
+    spec = (
+        F("total_energy_consumption", "energy", "kwh"),
+        F("total_energy_consumption_tariff_{tariff}", "energy", "kwh", tariff=range(1, 4)),
+        F("current_power_consumption", "power", "kw"),
+        F("total_energy_production", "energy", "kwh", vifes=("backward",)),
+        F("total_energy_production_tariff_{tariff}", "energy", "kwh", tariff=range(1, 4), vifes=("backward",)),
+        F("current_power_production", "power", "kw", vifes=("backward",)),
+        F("max_power_consumption", "power", "kw", function="maximum"),
+        *_phases("voltage_at_phase", "voltage", "v", "0AFDC9FC"),
+        F("device", "datetime", "datetime", kind="datetime"),
+    )
+
+
+@register
+class Ehzp(SpecDriver):
+    name = "ehzp"
+    meter_type = "ElectricityMeter"
+    detect = frozenset({("EMH", 0x02, 0x02)})
+    status = "tpl"
+    spec = (
+        F("on_time", "on_time", "h"),
+        F("total_energy_consumption", "energy", "kwh"),
+        F("current_power_consumption", "power", "kw"),
+        F("total_energy_production", "energy", "kwh", vifes=("backward",)),
+    )
+
+
+@register
+class Nzr(SpecDriver):
+    name = "nzr"
+    meter_type = "ElectricityMeter"
+    detect = frozenset({("NZR", 0x01, 0x02)})
+    status = "tpl"
+    spec = (
+        error_flags(mask=0xFF),
+        F("total_energy_consumption", "energy", "kwh", tariff=None),
+        F("current_power_consumption", "power", "kw"),
+        F("current_power_consumption_{storage/2}", "power", "kw", storage=range(2, 7, 2)),
+        F("voltage_at_phase_{storage/2}", "voltage", "v", storage=range(2, 7, 2)),
+        F("current_at_phase_{storage/2}", "current", "a", storage=range(2, 7, 2)),
+    )
+
+
+GRAN_FLAGS = Lookup(((0x02, "RTC_ERROR"),), mask=0xFF, unknown="ERROR_FLAGS")
+
+
+@register
+class GranSystems(SpecDriver):
+    """Gran-System-S electricity meters: byte 2 of the error flags tells single or three phase."""
+
+    name = "gransystems"
+    meter_type = "ElectricityMeter"
+    detect = frozenset({("GSS", 0x01, 0x02), ("GSS", 0x02, 0x02)})
+    status = "fields"
+    spec = (
+        F("status", "error_flags", kind="lookup", status=True, lookup=GRAN_FLAGS),
+        F("total_energy_consumption", "energy", "kwh"),
+        F("total_energy_consumption_tariff_{tariff}", "energy", "kwh", tariff=range(1, 5)),
+        F("target", "datetime", "datetime", kind="datetime", storage=2),
+        F("target_energy_consumption", "energy", "kwh", storage=2),
+        F("target_energy_consumption_tariff_{tariff}", "energy", "kwh", storage=2, tariff=range(1, 5)),
+        F("device", "datetime", "datetime", kind="datetime"),
+        F("voltage_at_phase_1", "voltage", "v"),
+        F("voltage_at_phase_{subunit}", "voltage", "v", subunit=range(1, 4)),
+        F("current_at_phase_1", "current", "a"),
+        F("current_at_phase_{subunit}", "current", "a", subunit=range(1, 4)),
+        F("frequency", "frequency", "hz"),
+    )
+
+    def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
+        for r in tg.readings:
+            if r.quantity == "error_flags" and len(r.raw) >= 4:
+                out["info"] = {2: "SINGLE_PHASE_METER", 1: "THREE_PHASE_METER"}.get(r.raw[2], f"INFO_{r.raw[2]:02X}")
+                break
+
+
+EM24_ERRORS = Lookup((
+    (0x01, "V_1_OVERFLOW"), (0x02, "V_2_OVERFLOW"), (0x04, "V_3_OVERFLOW"), (0x08, "I_1_OVERFLOW"),
+    (0x10, "I_2_OVERFLOW"), (0x20, "I_3_OVERFLOW"), (0x40, "FREQUENCY"),
+), mask=0xFF, default="", unknown="ERROR")
+
+
+@register
+class Em24(SpecDriver):
+    name = "em24"
+    meter_type = "ElectricityMeter"
+    detect = frozenset({("KAM", 0x33, 0x02), ("GAV", 0x00, 0x02)})
+    status = "fields"
+    spec = (
+        F("status", "error_flags", kind="lookup", status=True, lookup=EM24_ERRORS),
+        F("error", "error_flags", kind="lookup", lookup=EM24_ERRORS),
+        F("total_energy_consumption", "energy", "kwh"),
+        F("total_energy_production", "energy", "kwh", vifes=("backward",)),
+        F("total_reactive_energy_consumption", None, "kvarh", kind="int", dif_vif="04FB8275"),
+        F("total_reactive_energy_production", None, "kvarh", kind="int", dif_vif="04FB82F53C"),
+        F("power", "power", "kw"),
+        *_phases("amperage_at_phase", "current", "a", "04FDD9FC"),
+        *_phases("voltage_at_phase", "voltage", "v", "04FDC8FC"),
+        F("frequency", "frequency", "hz"),
+    )
+
+    def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
+        # Apparent energy is derived from active and reactive energy.
+        for kind in ("consumption", "production"):
+            a = out.get(f"total_energy_{kind}_kwh")
+            r = out.get(f"total_reactive_energy_{kind}_kvarh")
+            out[f"total_apparent_energy_{kind}_kvah"] = (
+                num(math.hypot(a, r)) if a is not None and r is not None else None)
+        out.setdefault("frequency_hz", None)
