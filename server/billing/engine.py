@@ -41,6 +41,7 @@ from server.billing.tariff import MWIK_KK_2019, Tariff, charge_lines, totals
 
 FAR = datetime(9999, 1, 1, tzinfo=UTC)
 ZERO = Decimal(0)
+HELD = "held"   # a closing position kept above the register after reverse flow: not a settlement later
 
 
 @dataclass(slots=True)
@@ -137,19 +138,23 @@ class _Run:
             if nohist_s or nohist_e:
                 self.flag(ExceptionKind.NO_HISTORY, "estimate without a consumption history: 0 m3/day",
                           inst.meter_id, pe)
+            start_value = bs.value
             op = self.opening.get(inst.meter_id)
             if ps == a and op is not None and op.at == a:
-                settle += bs.value - op.value
-            q = be.value - bs.value
-            end_value = be.value
-            if q < 0:   # reverse consumption: bill nothing and keep the billed position where it was
-                q, end_value = ZERO, bs.value
+                if op.method == HELD:
+                    start_value = op.value   # the register is still catching up after reverse flow
+                else:
+                    settle += bs.value - op.value
+            q = be.value - start_value
+            end_value, end_method = be.value, be.method
+            if q < 0:   # reverse consumption: bill nothing and hold the billed position where it was
+                q, end_value, end_method = ZERO, start_value, HELD
             cons += q
             sources.append(weakest(bs.source, be.source))
             first = first or bs
             last = be
             if pe == b and inst.removed_at != b:
-                self.closing.append(Position(inst.meter_id, b, end_value, be.source, be.method))
+                self.closing.append(Position(inst.meter_id, b, end_value, be.source, end_method))
             if be.method == "estimate" and inst.role != Role.GARDEN:
                 self.flag(ExceptionKind.UNREAD, f"no reading since {reg.points[-1].at.isoformat()}; "
                           f"{inst.role} meter estimated", inst.meter_id, pe)

@@ -101,3 +101,29 @@ def test_periods_tile_without_gaps_or_overlaps(readings, months, carry):
     once = bill_service_point(sp, whole)
     assert total_water == once.water.total
     assert total_sewage == once.sewage.total
+
+
+@settings(max_examples=100, deadline=None)
+@given(steps=st.lists(st.integers(-3000, 20_000), min_size=2, max_size=30), data=st.data())
+def test_reverse_flow_never_bills_negative_and_positions_telescope(steps, data):
+    """Registers that sometimes run backwards: no month bills negative consumption, and what all months
+    bill together is exactly the distance between the first opening and the last closing position."""
+    value, readings = D(1000), []
+    for i, step in enumerate(steps):
+        value += D(step) / 1000
+        at = START + timedelta(hours=data.draw(st.integers(0, 23)), days=6 * i)
+        readings.append(RegisterReading(at, value))
+    readings.sort(key=lambda r: r.at)
+    inst = Installation("M", Role.MAIN, datetime(2025, 12, 1, tzinfo=UTC), initial_value=D(1000), readings=readings)
+    sp = ServicePoint("SP", installations=[inst])
+    opening: dict = {}
+    first_open = None
+    billed = D(0)
+    for p in Period.month(2026, 1, 6).split():
+        bill = bill_service_point(sp, p, opening=opening)
+        assert bill.water.m3 >= 0 and bill.sewage.m3 >= 0
+        if first_open is None:
+            first_open = bill.water.parts[0].start.value
+        billed += bill.water.total
+        opening = {c.meter_id: c for c in bill.closing}
+    assert billed == opening["M"].value - first_open
