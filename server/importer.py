@@ -17,7 +17,8 @@ Poison (a payload that can never be ingested: not JSON, wrong schema, a frame th
 data the store refuses) goes to the dead-letter table with its reason and is PUBACKed, so the broker
 never redelivers it in a loop; the van gets a `dead_letter` ack when the batch id was readable.
 Transient failures (database down) are NOT acked: the message stays with us and is retried with backoff,
-and if we die the broker redelivers it; an unexpected exception is retried a few times, then dead-lettered.
+and if we die the broker redelivers it. An unexpected exception is retried a few times, then kept as a dead
+letter for the operators and answered `rejected`, so the van keeps its rows and re-sends after a pause.
 """
 
 from __future__ import annotations
@@ -309,8 +310,12 @@ class Importer:
                 log.exception("ingest of batch %s failed (attempt %d)", batch.batch_id, w.attempts)
                 w.not_before = time.monotonic() + 0.5 * w.attempts
                 return Outcome.RETRY, None
+            # Not provably bad data: more likely our bug or a broken deployment. Stop the redelivery loop
+            # (PUBACK, a dead letter for the operators) but tell the van to KEEP its rows: it pauses and
+            # re-sends later, when the fix is deployed. Nothing is deleted on an error we do not understand.
             detail = "".join(traceback.format_exception_only(e)).strip()[:2000]
-            ack = m.AckMessage.for_batch(batch, m.AckStatus.DEAD_LETTER, reason="ingest_error", importer=self.client_id)
+            ack = m.AckMessage.for_batch(batch, m.AckStatus.REJECTED, reason="ingest_error", importer=self.client_id)
+            self.metrics["rejected"] += 1
             return self._dead(w, "ingest_error", detail, batch.van_id, ack)
         self._db_fail_streak = 0
         self.metrics["frames"] += len(batch.items)

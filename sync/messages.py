@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from decoders.frame import Frame
+from decoders.frame import Frame, Position
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "amr/v1"
@@ -261,35 +261,38 @@ def decoded_from_dict(d: dict[str, Any], raw: bytes) -> Any:
         return Identity(str(x["manufacturer"]), str(x["id"]), int(x["version"]), int(x["device_type"]))
 
     try:
-        if not d.get("ok"):
+        if d.get("ok") is not True:
             raise MessageError("not_decoded")
         identity = ident(d["identity"])
         if identity is None:
             raise MessageError("bad_decode", "no identity")
-        meter = ident(d.get("meter"))
+        meter_d = d.get("meter")
+        meter = None if meter_d is None or meter_d == d["identity"] else ident(meter_d)
         alarms = []
         for a in d.get("alarms") or ():
             try:
                 alarms.append(Alarm(a))
             except ValueError:
                 continue  # an alarm this server does not know yet: kept in the raw telegram
-        readings = [
-            Reading(str(r["quantity"]), _value_back(r.get("value")), str(r.get("unit", "")), int(r.get("storage", 0)),
-                    int(r.get("tariff", 0)), int(r.get("subunit", 0)), str(r.get("function", "instantaneous")),
-                    str(r.get("dif_vif", "")))
-            for r in d.get("readings") or ()
-        ]
+        readings = []
+        for r in d.get("readings") or ():
+            v = r.get("value")
+            if v.__class__ is str:
+                v = _value_back(v)
+            readings.append(Reading(r["quantity"], v, r.get("unit", ""), r.get("storage", 0), r.get("tariff", 0),
+                                    r.get("subunit", 0), r.get("function", "instantaneous"), r.get("dif_vif", "")))
+            if r["quantity"].__class__ is not str or readings[-1].storage.__class__ is not int:
+                raise ValueError("reading fields")
         return Decoded(
             raw=raw, identity=identity, c_field=int(d.get("c_field") or 0), ci_chain=tuple(d.get("ci_chain") or ()),
             security=str(d.get("security") or "none"), access_number=d.get("access_number"), status=d.get("status"),
-            readings=readings, alarms=frozenset(alarms), alarm_bits=dict(d.get("alarm_bits") or {}),
-            driver=d.get("driver"), fields=dict(d.get("fields") or {}), media=str(d.get("media") or ""),
-            tpl_identity=meter if meter is not None and meter != identity else None,
-            notes=tuple(d.get("notes") or ()),
+            readings=readings, alarms=frozenset(alarms), alarm_bits=d.get("alarm_bits") or {},
+            driver=d.get("driver"), fields=d.get("fields") or {}, media=d.get("media") or "",
+            tpl_identity=meter, notes=tuple(d.get("notes") or ()),
         )
     except MessageError:
         raise
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise MessageError("bad_decode", str(e)[:120]) from None
 
 
@@ -304,9 +307,10 @@ class BatchItem:
     times_heard: int = 1           # the van's dedup: how often this transmission was heard
     best_rssi: float | None = None
     last_heard_at: str | None = None
+    parsed: Frame | None = None    # built while validating (BatchMessage.parse)
 
     def to_frame(self) -> Frame:
-        return Frame.from_dict(self.frame)
+        return self.parsed if self.parsed is not None else Frame.from_dict(self.frame)
 
     @property
     def telegram(self) -> bytes:
@@ -403,52 +407,78 @@ class BatchMessage:
         return cls(van_id, batch_id, seq_from, seq_to, tuple(items), created_at=created, v=obj["v"])
 
 
-_FRAME_OPTIONAL_STR = ("link_mode", "frame_format")
 _FRAME_OPTIONAL_NUM = ("rssi_dbm", "snr_db", "freq_offset_hz", "stream_time")
+_NUMBER = (int, float)
+
+
+def _opt_num(fr: dict[str, Any], k: str, n: int) -> float | None:
+    v = fr.get(k)
+    if v is None:
+        return None
+    if v.__class__ not in _NUMBER:  # bool is an int subclass; a JSON number is exactly int or float
+        raise MessageError("bad_frame", f"item {n}: {k}")
+    return v
+
+
+def _opt_str(fr: dict[str, Any], k: str, n: int) -> str | None:
+    v = fr.get(k)
+    if v is not None and v.__class__ is not str:
+        raise MessageError("bad_frame", f"item {n}: {k}")
+    return v
 
 
 def _parse_item(it: Any, n: int, seq_from: int, seq_to: int) -> BatchItem:
-    if not isinstance(it, dict):
+    """Validate one item and build its `Frame` in the same pass (the importer needs both; doing them
+    together halves the per-frame cost)."""
+    if it.__class__ is not dict:
         raise MessageError("bad_item", f"item {n}: not an object")
     seq = it.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool) or not seq_from <= seq <= seq_to:
+    if seq.__class__ is not int or not seq_from <= seq <= seq_to:
         raise MessageError("bad_item_seq", f"item {n}: {seq!r} outside {seq_from}..{seq_to}")
     fr = it.get("frame")
-    if not isinstance(fr, dict):
+    if fr.__class__ is not dict:
         raise MessageError("bad_frame", f"item {n}: frame missing")
     tel = fr.get("telegram")
-    if not isinstance(tel, str) or len(tel) < 2 or len(tel) % 2 or not _HEX_RE.match(tel):
-        raise MessageError("bad_telegram", f"item {n}: telegram is not hex")
-    # No L-field check here: a frame the decoder cannot use is still evidence; the server stores it raw
-    # with its Rejection instead of dead-lettering the whole batch for one odd frame.
-    _time(fr.get("received_at"), "received_at")
-    if not isinstance(fr.get("source"), str):
+    # No L-field check: a frame the decoder cannot use is still evidence; the server stores it raw with
+    # its Rejection instead of dead-lettering a whole batch for one odd frame.
+    try:
+        if tel.__class__ is not str or len(tel) < 2 or not tel.isascii():
+            raise ValueError
+        telegram = bytes.fromhex(tel)
+    except ValueError:
+        raise MessageError("bad_telegram", f"item {n}: telegram is not hex") from None
+    received = _time(fr.get("received_at"), "received_at")
+    source = fr.get("source")
+    if source.__class__ is not str:
         raise MessageError("bad_frame", f"item {n}: source missing")
-    for k in _FRAME_OPTIONAL_STR:
-        if fr.get(k) is not None and not isinstance(fr[k], str):
-            raise MessageError("bad_frame", f"item {n}: {k}")
-    for k in _FRAME_OPTIONAL_NUM:
-        v = fr.get(k)
-        if v is not None and (not isinstance(v, int | float) or isinstance(v, bool)):
-            raise MessageError("bad_frame", f"item {n}: {k}")
+    crc_ok = fr.get("crc_ok", True)
+    if crc_ok is not None and crc_ok.__class__ is not bool:
+        raise MessageError("bad_frame", f"item {n}: crc_ok")
     pos = fr.get("position")
-    if pos is not None and (
-        not isinstance(pos, dict) or not isinstance(pos.get("lat"), int | float) or not isinstance(pos.get("lon"), int | float)
-    ):
-        raise MessageError("bad_frame", f"item {n}: position")
+    position = None
+    if pos is not None:
+        try:
+            lat, lon = pos["lat"], pos["lon"]
+            if lat.__class__ not in _NUMBER or lon.__class__ not in _NUMBER:
+                raise TypeError
+            fix = pos.get("fix_time")
+            position = Position(lat, lon, _opt_num(pos, "speed_kmh", n), _time(fix, "fix_time") if fix else None)
+        except (TypeError, KeyError, AttributeError):
+            raise MessageError("bad_frame", f"item {n}: position") from None
+    frame = Frame(telegram, received, source, _opt_str(fr, "link_mode", n), _opt_str(fr, "frame_format", n),
+                  _opt_num(fr, "rssi_dbm", n), _opt_num(fr, "snr_db", n), _opt_num(fr, "freq_offset_hz", n), crc_ok,
+                  _opt_num(fr, "stream_time", n), position)
     dec = it.get("decode")
-    if dec is not None and (not isinstance(dec, dict) or not isinstance(dec.get("ok"), bool)):
+    if dec is not None and (dec.__class__ is not dict or dec.get("ok").__class__ is not bool):
         raise MessageError("bad_decode", f"item {n}")
     heard = it.get("times_heard", 1)
-    if not isinstance(heard, int) or isinstance(heard, bool) or heard < 1:
+    if heard.__class__ is not int or heard < 1:
         raise MessageError("bad_item", f"item {n}: times_heard")
-    best = it.get("best_rssi")
-    if best is not None and (not isinstance(best, int | float) or isinstance(best, bool)):
-        raise MessageError("bad_item", f"item {n}: best_rssi")
+    best = _opt_num(it, "best_rssi", n)
     last = it.get("last_heard_at")
     if last is not None:
         _time(last, "last_heard_at")
-    return BatchItem(seq, fr, dec, heard, best, last)
+    return BatchItem(seq, fr, dec, heard, best, last, frame)
 
 
 def _num(v: float | None) -> str:

@@ -28,10 +28,44 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+import datetime as dt  # noqa: E402
+
 import sqlalchemy as sa  # noqa: E402
 
+from decoders.frame import Frame, Position  # noqa: E402
 from sync.localbroker import LocalBroker  # noqa: E402
-from tests.sync.conftest import fill_outbox, make_frames  # noqa: E402
+from sync.outbox import Outbox, OutboxItem  # noqa: E402
+
+T0 = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.UTC)
+
+
+def _bcd(n: int, nbytes: int) -> bytes:
+    digits = f"{n:0{nbytes * 2}d}"[-nbytes * 2:]
+    return bytes(int(digits[i:i + 2], 16) for i in range(len(digits) - 2, -1, -2))
+
+
+def telegram(meter: int, volume_l: int, acc: int, readings: int) -> bytes:
+    """Unencrypted OMS water meter: current volume plus `readings - 1` month-end volumes (storage 1..n),
+    the shape of meters that transmit their billing history."""
+    recs = b"\x0c\x13" + _bcd(volume_l, 4)
+    for s in range(1, readings):
+        lsb, rest = s & 1, s >> 1
+        dif = 0x0C | (lsb << 6)
+        recs += (bytes([dif | 0x80, rest & 0x0F, 0x13]) if rest else bytes([dif, 0x13])) + _bcd(volume_l - 900 * s, 4)
+    body = bytes([0x44, 0x2D, 0x2C]) + _bcd(meter, 4) + bytes([0x1B, 0x07, 0x7A, acc & 0xFF, 0, 0, 0]) + recs
+    return bytes([len(body)]) + body
+
+
+def workload(frames: int, meters: int, readings: int) -> list[Frame]:
+    """`meters` meters heard on successive days until `frames` frames exist (each pass is a new day, so
+    every frame carries new readings)."""
+    out = []
+    for k in range(frames):
+        meter, day = k % meters, k // meters
+        out.append(Frame(telegram(10_000_000 + meter, 200_000 + 37 * meter + 150 * day, day, readings),
+                         T0 + dt.timedelta(days=day, milliseconds=meter), "rtlsdr:0", "T1", "A", -70.0 - meter % 30,
+                         position=Position(52.0 + meter * 1e-6, 21.0, 30.0)))
+    return out
 
 PG = os.environ.get("AMR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -43,6 +77,12 @@ def main() -> None:
     ap.add_argument("--max-inflight", type=int, default=4)
     ap.add_argument("--importers", type=int, default=2)
     ap.add_argument("--compress", action="store_true")
+    ap.add_argument("--meters", type=int, default=25_000, help="meter population (registered up front)")
+    ap.add_argument("--readings-per-frame", type=int, default=2)
+    ap.add_argument("--decode", choices=["van", "server"], default="van",
+                    help="van: the outbox carries the van's decode and importers run --trust-van-decode")
+    ap.add_argument("--sink", choices=["postgres", "null"], default="postgres",
+                    help="null: importers parse, validate and ack but write nothing (the sync path alone)")
     ap.add_argument("--keep", action="store_true", help="keep the schema and work dir")
     args = ap.parse_args()
 
@@ -61,7 +101,19 @@ def main() -> None:
 
     t = time.perf_counter()
     ob_path = work / "van01.outbox"
-    fill_outbox(ob_path, "van01", make_frames(args.frames), chunk=5000)
+    frames = workload(args.frames, args.meters, args.readings_per_frame)
+    # The meter registry is imported before any van drives (amr import meters).
+    store.resolve_meters({("KAM", f"{10_000_000 + k:08d}", 0x1B, 7) for k in range(min(args.meters, args.frames))})
+    from decoders import decode
+
+    expected_readings = 0
+    with Outbox(ob_path, van_id="van01") as ob:
+        for i in range(0, len(frames), 5000):
+            # the van decodes while it drives (not timed here; the collector bench measures it)
+            results = [decode(f.telegram) for f in frames[i:i + 5000]]
+            expected_readings += sum(len(r.readings) for r in results if r.ok)
+            ob.append([OutboxItem.from_result(f, r if args.decode == "van" else None)
+                       for f, r in zip(frames[i:i + 5000], results, strict=True)])
     print(f"outbox filled with {args.frames} frames in {time.perf_counter() - t:.1f}s", flush=True)
 
     def murl(user: str) -> str:
@@ -72,9 +124,12 @@ def main() -> None:
     logs.mkdir()
     for i in range(args.importers):
         f = (logs / f"importer{i}.log").open("w")
-        procs.append(subprocess.Popen([sys.executable, "-m", "amr", "serve", "--db", url, "--broker", murl("importer"),
-                                       "--client-id", f"bench-imp-{i}", "--metrics-interval", "5"],
-                                      cwd=ROOT, stdout=f, stderr=subprocess.STDOUT))
+        if args.sink == "null":
+            cmd = [str(Path(__file__).with_name("null_importer.py")), murl("importer"), f"bench-null-{i}"]
+        else:
+            cmd = ["-m", "amr", "serve", "--db", url, "--broker", murl("importer"), "--client-id", f"bench-imp-{i}",
+                   "--metrics-interval", "5", "--trust-van-decode" if args.decode == "van" else "--decode-on-server"]
+        procs.append(subprocess.Popen([sys.executable, *cmd], cwd=ROOT, stdout=f, stderr=subprocess.STDOUT))
     deadline = time.time() + 30
     while not all("connected (session_present" in (logs / f"importer{i}.log").read_text()
                   for i in range(args.importers)):
@@ -98,13 +153,18 @@ def main() -> None:
         p.send_signal(signal.SIGTERM)
     for p in procs:
         p.wait(30)
-    counts = store.counts()
-    frames, readings = counts.get("raw_telegrams", 0), counts.get("readings", 0)
+    if args.sink == "null":
+        stored, readings = args.frames - left, expected_readings if not left else 0
+    else:
+        counts = store.counts()
+        stored, readings = counts.get("raw_telegrams", 0), counts.get("readings", 0)
     result = {
-        "frames": args.frames, "batch_size": args.batch_size, "importers": args.importers,
+        "sink": args.sink, "frames": args.frames, "meters": args.meters, "readings_per_frame": args.readings_per_frame,
+        "decode": args.decode, "batch_size": args.batch_size, "importers": args.importers,
         "compress": args.compress, "seconds": round(elapsed, 2), "outbox_left": left,
-        "stored_frames": frames, "stored_readings": readings,
-        "frames_per_s": round(frames / elapsed), "readings_per_s": round(readings / elapsed),
+        "stored_frames": stored, "stored_readings": readings, "expected_readings": expected_readings,
+        "frames_per_s": round(stored / elapsed), "readings_per_s": round(readings / elapsed),
+        "loadavg_1m_after": os.getloadavg()[0],
         "batches_resent": status["publisher"]["batches_resent"],
     }
     print(json.dumps(result))
@@ -114,7 +174,7 @@ def main() -> None:
         with eng.begin() as c:
             c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     eng.dispose()
-    if left or frames != args.frames or readings != 2 * args.frames:
+    if left or stored != args.frames or readings != expected_readings:
         sys.exit(f"INCOMPLETE: {result}")
 
 

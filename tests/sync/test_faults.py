@@ -40,7 +40,8 @@ def assert_exactly_once(store, frames) -> None:
     tels = stored_telegrams(store)
     want = Counter(f.telegram for f in frames)
     got = Counter(tels)
-    assert not (want - got), f"{sum((want - got).values())} frames lost"
+    lost = sum((want - got).values())
+    assert not lost, f"{lost} frames lost; dead letters: {[(d.reason, d.detail[:80]) for d in store.dead_letters(5)]}"
     assert got == want, "duplicates or strangers in the store"
     readings = stored_readings(store)
     assert len(readings) == len(set(readings)) == 2 * len(frames)

@@ -116,3 +116,27 @@ def test_several_importers_split_the_load(broker, store, tmp_path):
     stored = [i.metrics["stored"] for i in imps]
     assert sum(stored) >= 80 and all(s > 0 for s in stored), stored  # every importer took a share
     assert Counter(stored_telegrams(store)) == Counter(f.telegram for fr in vans.values() for f in fr)
+
+
+def test_importer_bug_is_not_blamed_on_the_data(broker, store, tmp_path):
+    """An exception we do not understand: retried, then a dead letter for the operators, and the van is
+    told to keep its rows (rejected) instead of deleting them."""
+
+    class Broken(StoreSink):
+        def ingest(self, batch):
+            raise RuntimeError("a bug in a new release")
+
+    fill_outbox(tmp_path / "o.db", "van01", make_frames(50))
+    imp = Importer(Broken(store), settings_for(broker, "importer"), ImporterConfig(client_id="imp-b")).start()
+    assert imp.ready.wait(10)
+    ob = Outbox(tmp_path / "o.db", van_id="van01")
+    pub = Publisher(ob, settings_for(broker, "van01"), PublisherConfig("van01", rejected_backoff_s=60)).start()
+    try:
+        wait_until(lambda: pub.status()["rejected"] == 1, 20, "the rejection")
+    finally:
+        pub.stop()
+        imp.stop()
+    assert ob.pending() == 50
+    assert [d.reason for d in dead_letters(store)] == ["ingest_error"]
+    assert "a bug in a new release" in dead_letters(store)[0].detail
+    ob.close()
