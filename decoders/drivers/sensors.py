@@ -1,0 +1,136 @@
+"""Room sensors, door/window sensors and repeaters: ELV, Lansen, Weptech Munia, PiiGTH, CMa12w."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from decoders.drivers import register
+from decoders.drivers._lib import F, Lookup, SpecDriver, tpl_status_words
+from decoders.telegram import Telegram
+
+
+def _climate(prefix_t: str, prefix_h: str) -> tuple[F, ...]:
+    return (
+        F(f"{prefix_t}temperature", "external_temperature", "c"),
+        F("average_temperature_1h", "external_temperature", "c", storage=1),
+        F("average_temperature_24h", "external_temperature", "c", storage=2),
+        F(f"{prefix_h}relative_humidity", "relative_humidity", "rh"),
+    )
+
+
+@register
+class ElvSense(SpecDriver):
+    name = "elvsense"
+    meter_type = "TempHygroMeter"
+    detect = frozenset({("ELV", 0x50, 0x1B)})
+    status = "tpl"
+    spec = (
+        F("temperature", "external_temperature", "c"),
+        F("battery", "voltage", "v"),
+        F("humidity", "relative_humidity", "rh"),
+        F("co2_ppm", "plain_text_unit", kind="int"),
+    )
+
+
+@register
+class LansenTH(SpecDriver):
+    name = "lansenth"
+    meter_type = "TempHygroMeter"
+    detect = frozenset({("LAS", 0x07, 0x1B), ("LAS", 0x09, 0x1B)})
+    status = "tpl"
+    tpl_mfct_bits = {0x40: "SABOTAGE_ENCLOSURE"}
+    spec = (
+        *_climate("current_", "current_"),
+        F("average_relative_humidity_1h", "relative_humidity", "rh", storage=1),
+        F("average_relative_humidity_24h", "relative_humidity", "rh", storage=2),
+        F("on_time", "on_time", "h"),
+    )
+
+
+@register
+class Munia(SpecDriver):
+    name = "munia"
+    meter_type = "TempHygroMeter"
+    detect = frozenset({("WEP", 0x02, 0x1B), ("WEP", 0x04, 0x1B)})
+    status = "tpl"
+    spec = (F("current_temperature", "external_temperature", "c"),
+            F("current_relative_humidity", "relative_humidity", "rh"))
+
+
+@register
+class PiiGTH(SpecDriver):
+    name = "piigth"
+    meter_type = "TempHygroMeter"
+    detect = frozenset({("PII", 0x01, 0x1B)})
+    status = "tpl"
+    spec = (
+        F("fabrication_no", "fabrication_no", kind="text"),
+        F("software_version", "software_version", kind="hex"),
+        *_climate("", ""),
+        F("relative_humidity_1h", "relative_humidity", "rh", storage=1),
+        F("relative_humidity_24h", "relative_humidity", "rh", storage=2),
+    )
+
+
+@register
+class Cma12w(SpecDriver):
+    name = "cma12w"
+    meter_type = "TempHygroMeter"
+    detect = frozenset({("ELV", 0x20, 0x1B)})
+    status = "tpl"
+    spec = (
+        F("software_version", "software_version", kind="text"),
+        F("current_temperature", "external_temperature", "c"),
+        F("average_temperature_1h", "external_temperature", "c", storage=1),
+        F("battery", "digital_input", kind="text", fmt=lambda r: f"BATTERY_{int.from_bytes(r.raw, 'little'):X}"),
+    )
+
+
+_WEEKDAYS = Lookup(((0x01, "SU"), (0x02, "MO"), (0x04, "TU"), (0x08, "WE"), (0x10, "TH"), (0x20, "FR"),
+                    (0x40, "SA")), mask=0x7F, default="")
+
+
+@register
+class LansenRP(SpecDriver):
+    name = "lansenrp"
+    meter_type = "Repeater"
+    media = "reserved"  # how the reference decoder names device type 0x32
+    detect = frozenset({("LAS", 0x0B, 0x32)})
+    status = "tpl"
+    spec = (
+        F("total_routed_messages", None, "counter", kind="int", dif_vif="04FD3A"),
+        F("used_router_slots", None, "counter", kind="int", dif_vif="8240FD3A"),
+        F("seconds_to_mode_change", None, "counter", kind="int", dif_vif="84C040FD3A"),
+        F("listen_timer_value", None, "counter", kind="int", dif_vif="42FD3A"),
+        F("pause_timer_value", None, "counter", kind="int", dif_vif="8201FD3A"),
+        F("start_time_value", None, "counter", kind="int", dif_vif="8202FD3A"),
+        F("is_repeater_listening", None, kind="text", dif_vif="818040FD3A",
+          fmt=lambda r: "YES" if r.raw and r.raw[0] else "NO"),
+        F("repeater_listening_on_weekdays", None, kind="lookup", dif_vif="C101FD3A", lookup=_WEEKDAYS),
+        F("meter", "datetime", "datetime", kind="datetime_s"),
+        F("battery", "voltage", "v"),
+        F("software_version", "software_version", kind="hex"),
+    )
+
+
+@register
+class LansenDW(SpecDriver):
+    """Door/window sensor: input bit 2 is the contact; two pulse counters."""
+
+    name = "lansendw"
+    meter_type = "DoorWindowDetector"
+    detect = frozenset({("LAS", 0x07, 0x1D)})
+    spec = (
+        F("status", "digital_input", kind="text", fmt=lambda r: "OPEN" if r.raw and r.raw[0] & 0x04 else "CLOSED"),
+        F("a", None, "counter", kind="int", dif_vif="0EFD3A"),
+        F("b", None, "counter", kind="int", dif_vif="8E40FD3A"),
+    )
+
+    def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
+        words = tpl_status_words(tg.sts)
+        for r in tg.readings:
+            if r.quantity == "error_flags":
+                v = int.from_bytes(r.raw, "little")
+                if v:
+                    words.append(f"ERROR_FLAGS_{v:X}")
+        out["error_flags"] = " ".join(sorted(words)) if words else "OK"
