@@ -101,3 +101,22 @@ def test_run_on_postgres(pg_url, tmp_path):
         with admin.begin() as c:
             c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+def test_radio_reading_and_alarm_from_an_ingested_telegram_reach_the_bill(store, tmp_path):
+    """A telegram stored by the importer's path (Store.ingest) feeds billing: its volume is a radio
+    reading, its leak alarm lands in the exceptions report of the period."""
+    from decoders.frame import Frame
+    from decoders.model import Alarm, Decoded, Identity, Reading
+
+    seed_sample(store)
+    telegram = bytes([11, 0x44, 0x01, 0x06, 0x01, 0x00, 0x00, 0x10, 0x01, 0x07, 0x7A, 0x21])
+    decoded = Decoded(raw=telegram, identity=Identity("APA", "10000001", 1, 7), c_field=0x44,
+                      readings=[Reading("volume", D("104.25"), "m3")], alarms=frozenset({Alarm.LEAK}))
+    store.ingest([(Frame(telegram, t(2026, 10, 16, 9), "test"), decoded)])
+    res = run_billing(store, Period.parse("2026-10"), out_dir=tmp_path, keep_bills=True)
+    sp1 = {b.service_point: b for b in res.bills}["SP-001"]
+    assert sp1.water.m3 == D(10) and sp1.gross == D("108.70")
+    assert [(e.kind, e.detail) for e in sp1.exceptions] == [("alarm", "leak")]
+    main = store.meter(identity=("APA", "10000001", 1, 7)).id
+    assert any(r.value == D("104.25") and r.source == "radio" for r in store.readings(meter_id=main))
