@@ -68,3 +68,87 @@ class Kaden(SpecDriver):
         F("tampering_duration", None, "h", dif_vif="0474"),
         *lib("meter_datetime", "flow_temperature_c", "external_temperature_c"),
     )
+
+
+@register
+class Qualcosonic(SpecDriver):
+    name = "qualcosonic"
+    meter_type = "HeatCoolingMeter"
+    detect = frozenset({("AXI", 0x0B, 0x0D), ("AXI", 0x0C, 0x0D)})
+    status = "tpl"
+    spec = (
+        error_flags(function=None),
+        F("fabrication_no", "fabrication_no", kind="text"),
+        *lib("operating_time_h", "on_time_h", "meter_datetime", "total_m3", "flow_temperature_c",
+             "return_temperature_c", "volume_flow_m3h", "power_kw"),
+        F("meter_datetime_at_error", "datetime", kind="datetime", function="error"),
+        F("flow_return_temperature_difference", "temperature_difference", "c"),
+        F("total_heat_energy", "energy", "kwh", vifes=("forward",)),
+        F("total_cooling_energy", "energy", "kwh", vifes=("backward",)),
+        F("target", "datetime", "datetime", kind="datetime", storage=16),
+        F("target_heat_energy", "energy", "kwh", storage=16, vifes=("forward",)),
+        F("target_cooling_energy", "energy", "kwh", storage=16, vifes=("backward",)),
+    )
+
+
+@register
+class UltraHeat(SpecDriver):
+    name = "ultraheat"
+    meter_type = "HeatMeter"
+    detect = frozenset({("LUG", 0x04, 0x04), ("LUG", 0x04, 0x0C)})
+    status = "tpl"
+    spec = (
+        error_flags(),
+        F("heat", "energy", "kwh"),
+        F("volume", "volume", "m3"),
+        *lib("power_kw", "actuality_duration_s", "meter_datetime"),
+        F("flow", "volume_flow", "m3h"),
+        F("flow", "flow_temperature", "c"),
+        F("return", "return_temperature", "c"),
+        F("target", "energy", "kwh", storage=1),
+        F("fabrication_no", "fabrication_no", kind="text"),
+    )
+
+
+@register
+class Elf(SpecDriver):
+    """Apator Elf heat meter: its error word is a manufacturer record (VIF 0x7F)."""
+
+    name = "elf"
+    meter_type = "HeatMeter"
+    detect = frozenset({("APA", 0x18, 0x37), ("APA", 0x18, 0x04)})
+    status = "fields"
+    spec = (
+        F("status", None, kind="lookup", dif_vif="047F", status=True, lookup=Lookup(unknown="ERROR_FLAGS")),
+        *lib("meter_date", "total_energy_consumption_kwh", "flow_temperature_c", "return_temperature_c",
+             "external_temperature_c", "operating_time_h"),
+        F("current_power_consumption", "power", "kw"),
+        F("total_volume", "volume", "m3"),
+        F("total_energy_consumption_at_date", "energy", "kwh", storage=1),
+        F("version", "model_version", kind="hex"),
+        F("battery", "voltage", "v"),
+    )
+
+
+@register
+class Elf2(SpecDriver):
+    name = "elf2"
+    meter_type = "HeatMeter"
+    detect = frozenset({("APA", 0x42, 0x0D), ("APA", 0x42, 0x04)})
+    status = "tpl"
+    spec = (
+        error_flags(),
+        *lib("fabrication_no", "meter_date", "meter_datetime", "on_time_h"),
+        F("current_power", "power", "kw"),
+        F("current_volume_flow", "volume_flow", "m3h"),
+        F("on_time_at_error", "on_time", "h", function="error"),
+        F("t1_temperature", "flow_temperature", "c"),
+        F("t2_temperature", "return_temperature", "c"),
+        F("total_energy", "energy", "kwh"),
+        F("total_volume", "volume", "m3"),
+        F("input{tariff}_volume", "volume", "m3", tariff=range(1, 3)),
+        F("total_energy_cooling", "energy", "kwh", subunit=1),
+        F("total_energy_cooling_period", "energy", "kwh", storage=1, subunit=1),
+        F("total_energy_period", "energy", "kwh", storage=1),
+        F("total_volume_cooling", "volume", "m3", subunit=1),
+    )
