@@ -177,6 +177,8 @@ def decode_t1(soft: np.ndarray) -> Decoded:
     blk = bytearray(sb.data[:12].tobytes())
     if not repair_block(blk, lambda: sb.edits(0, 12)):
         raise FrameFail("CRC")
+    if blk[0] < 9:
+        raise FrameFail("LENGTH")
     n = frame_a_length(blk[0])
     if len(soft) < 12 * n:
         raise FrameFail("TRUNCATED")
@@ -198,6 +200,8 @@ def _decode_nrz_a(soft: np.ndarray, mode: str) -> Decoded:
     blk = bytearray(sb.data[:12].tobytes())
     if not repair_block(blk, lambda: sb.edits(0, 12)):
         raise FrameFail("CRC")
+    if blk[0] < 9:
+        raise FrameFail("LENGTH")
     n = frame_a_length(blk[0])
     if len(soft) < 8 * n:
         raise FrameFail("TRUNCATED")
