@@ -458,8 +458,10 @@ def parse_payload(tg, payload: bytes) -> Rejection | None:
         else:
             learn = tg.state is not None
             readings, mfct, more, headers = parse_records(payload, 0, len(payload), learn)
-            if learn and headers and tg.meter is not None:
-                tg.state.learn_format(tg.meter.key, format_signature(headers), headers)
+            if learn and headers:
+                meter = tg.meter
+                if meter is not None:
+                    tg.state.learn_headers(meter.key, headers)
     except RecordError as e:
         if not e.readings:
             return Rejection(e.reason, e.detail, tg.raw, tg.meter, tuple(tg.ci_chain))

@@ -9,20 +9,30 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from decoders.crc import crc16_en13757
+
 
 class DecoderState:
-    __slots__ = ("formats", "meter_formats", "_drivers", "rejections", "decoded")
+    __slots__ = ("formats", "meter_formats", "_drivers", "rejections", "decoded", "_last_headers")
 
     def __init__(self) -> None:
         self.formats: dict[int, bytes] = {}                         # signature -> DIF/VIF header bytes
         self.meter_formats: dict[tuple[str, str, int, int], int] = {}  # meter -> last learned signature
         self._drivers: dict[str, dict[str, Any]] = {}
+        self._last_headers: dict[tuple[str, str, int, int], bytes] = {}
         self.rejections: Counter[str] = Counter()
         self.decoded = 0
 
     def learn_format(self, meter_key: tuple[str, str, int, int], signature: int, headers: bytes) -> None:
         self.formats[signature] = headers
         self.meter_formats[meter_key] = signature
+
+    def learn_headers(self, meter_key: tuple[str, str, int, int], headers: bytes) -> None:
+        """Learn a full frame's DIF/VIF list; repeated frames of the same layout cost one comparison."""
+        if self._last_headers.get(meter_key) == headers:
+            return
+        self._last_headers[meter_key] = headers
+        self.learn_format(meter_key, crc16_en13757(headers), headers)
 
     def format_for(self, signature: int) -> bytes | None:
         return self.formats.get(signature)

@@ -19,49 +19,44 @@ if TYPE_CHECKING:
 
 
 class Telegram:
-    __slots__ = (
-        "raw", "data", "frame_format", "c_field", "identity", "tpl_identity", "ci", "ci_chain",
-        "tpl_offset", "payload_offset", "acc", "sts", "cfg", "cfg_ext", "security_mode", "security",
-        "decryption", "payload", "readings", "mfct_data", "more_records_follow", "ell", "afl",
-        "message_counter", "mac_verified", "compact", "format_signature", "keys", "state", "notes",
-        "_key", "ci_pos", "driver", "meter_identity",
-    )
+    # Defaults live on the class: a decode sets only what its layers find (no __slots__ on purpose, so
+    # an instance starts as a near-empty dict instead of 34 assignments per telegram).
+    c_field = 0
+    identity: Identity | None = None
+    tpl_identity: Identity | None = None
+    meter_identity: Identity | None = None   # drivers: the real meter when the A field codes it otherwise
+    ci = -1                                  # the CI of the application layer (last in the chain)
+    ci_pos = 10                              # index of the first CI
+    tpl_offset = 0                           # index in data of the CI byte of the application layer
+    payload_offset = 0                       # index in data where the application payload starts
+    acc: int | None = None
+    sts: int | None = None
+    cfg: int | None = None
+    cfg_ext: int | None = None
+    security_mode = 0                        # TPL CFG bits 8-12
+    security = "none"                        # none | mode5 | mode7 | ell_ctr | mfct_* | mode<n>
+    decryption = "plain"                     # plain | decrypted | already_decrypted | descrambled | pending
+    payload = b""                            # application payload after the TPL header, decrypted
+    mfct_data = b""                          # bytes after a 0x0F/0x1F DIF, kept raw for drivers
+    more_records_follow = False              # 0x1F seen
+    message_counter: int | None = None
+    mac_verified: bool | None = None
+    compact = False
+    format_signature: int | None = None
+    keys: KeyStore | None = None
+    state: DecoderState | None = None
+    driver: Driver | None = None
+    _key: bytes | None = None                # the key used; never printed
 
     def __init__(self, raw: bytes, data: bytes, frame_format: str) -> None:
         self.raw = raw                    # exactly as handed to decode()
         self.data = data                  # normalised: starts at L (wired: at C), no CRCs
         self.frame_format = frame_format  # "A" | "B" | "none" | "mbus"
-        self.c_field = 0
-        self.identity: Identity | None = None
-        self.tpl_identity: Identity | None = None
-        self.ci = -1                      # the CI of the application layer (last in the chain)
         self.ci_chain: list[str] = []
-        self.tpl_offset = 0               # index in data of the CI byte of the application layer
-        self.payload_offset = 0           # index in data where the application payload starts
-        self.acc: int | None = None
-        self.sts: int | None = None
-        self.cfg: int | None = None
-        self.cfg_ext: int | None = None
-        self.security_mode = 0            # TPL CFG bits 8-12
-        self.security = "none"            # none | mode5 | mode7 | ell_ctr | mfct_* | mode<n>
-        self.decryption = "plain"         # plain | decrypted | already_decrypted | descrambled | pending
-        self.payload = b""                # application payload after the TPL header, decrypted
         self.readings: list[Reading] = []
-        self.mfct_data = b""              # bytes after a 0x0F/0x1F DIF, kept raw for drivers
-        self.more_records_follow = False  # 0x1F seen
         self.ell: dict[str, int] = {}
         self.afl: dict[str, int] = {}
-        self.message_counter: int | None = None
-        self.mac_verified: bool | None = None
-        self.compact = False
-        self.format_signature: int | None = None
-        self.keys: KeyStore | None = None
-        self.state: DecoderState | None = None
         self.notes: list[str] = []
-        self._key: bytes | None = None    # the key used; never printed
-        self.meter_identity: Identity | None = None  # drivers: the real meter when the A field lies
-        self.ci_pos = 10                  # index of the first CI
-        self.driver: Driver | None = None
 
     @property
     def meter(self) -> Identity | None:
