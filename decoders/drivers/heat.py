@@ -152,3 +152,60 @@ class Elf2(SpecDriver):
         F("total_energy_period", "energy", "kwh", storage=1),
         F("total_volume_cooling", "volume", "m3", subunit=1),
     )
+
+
+@register
+class Enercal(SpecDriver):
+    name = "enercal"
+    meter_type = "HeatMeter"
+    detect = frozenset({("GWF", 0x08, 0x04)})
+    status = "tpl"
+    spec = (
+        error_flags(),
+        F("total", "energy", "kwh"),
+        F("target", "energy", "kwh", storage=1),
+        *lib("power_kw", "flow_m3h", "total_m3", "target_m3", "target_date", "operating_time_h", "on_time_h",
+             "meter_datetime"),
+        F("forward", "flow_temperature", "c"),
+        F("return", "return_temperature", "c"),
+        F("difference", "temperature_difference", "c"),
+        F("subunit{subunit}", "volume", "m3", subunit=range(1, 3)),
+        F("subunit{subunit}_target", "volume", "m3", storage=1, subunit=range(1, 3)),
+        F("subunit{subunit}", "hca", "hca", subunit=range(1, 3)),
+        F("subunit{subunit}_target", "hca", "hca", storage=1, subunit=range(1, 3)),
+    )
+
+
+@register
+class PolluComF(SpecDriver):
+    name = "pollucomf"
+    meter_type = "HeatMeter"
+    detect = frozenset({("SEN", 0x1D, 0x04)})
+    status = "tpl"
+    spec = (
+        error_flags(),
+        F("total", "energy", "kwh"),
+        F("target", "energy", "kwh", storage=1),
+        *lib("total_m3", "power_kw", "flow_m3h", "target_date", "target_m3", "on_time_h", "meter_datetime"),
+        F("forward", "flow_temperature", "c"),
+        F("return", "return_temperature", "c"),
+        F("forward_max", "flow_temperature", "c", storage=1, function="maximum"),
+        F("return_max", "return_temperature", "c", storage=1, function="maximum"),
+        F("flow_max", "volume_flow", "m3h", storage=1, function="maximum"),
+        F("on_time_at_error", "on_time", "h", function="error"),
+    )
+
+
+@register
+class Supercal(SpecDriver):
+    name = "supercal"
+    meter_type = "HeatMeter"
+    detect = frozenset({("SON", 0x1B, 0x04)})
+    spec = (
+        *lib("flow_temperature_c", "meter_datetime", "power_kw", "return_temperature_c", "total_m3",
+             "volume_flow_m3h"),
+        F("total", "energy", "kwh"),
+        F("target", "date", "date", kind="date", storage=20),
+        F("target", "energy", "kwh", storage=20),
+        F("target", "volume", "m3", storage=20),
+    )

@@ -211,3 +211,47 @@ class Tsd2(SpecDriver):
             bits["smoke_status"] = tg.payload[0]
             found = found | TSD2_STATUS.alarms(tg.payload[0])
         return frozenset(found), bits
+
+
+def _month_ends_after(start: _dt.date, n: int) -> list[str]:
+    out = []
+    y, m = start.year, start.month
+    for _ in range(n):
+        m += 1
+        if m > 12:
+            y, m = y + 1, 1
+        nxt = _dt.date(y + (m == 12), m % 12 + 1, 1)
+        out.append((nxt - _dt.timedelta(days=1)).isoformat())
+    return out
+
+
+@register
+class FhkvDataIV(SpecDriver):
+    """FHKV data IV: standard records plus a history record (LVAR) of monthly HCA units, newest last in
+    transmission order, for the months after the storage-8 date."""
+
+    name = "fhkvdataiv"
+    meter_type = "HeatCostAllocationMeter"
+    detect = frozenset({("TCH", 0x94, 0x08), ("TCH", 0x69, 0x08)})
+    status = "tpl"
+    spec = (
+        F("current_consumption", "hca", "hca"),
+        F("set", "date", "date", kind="date", storage=1),
+        F("consumption_at_set_date", "hca", "hca", storage=1),
+        F("set_date_8", "date", kind="date", storage=8),
+    )
+
+    def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
+        start = None
+        history = None
+        for r in tg.readings:
+            if r.quantity == "date" and r.storage == 8 and isinstance(r.value, _dt.date):
+                start = r.value
+            elif r.quantity == "hca" and r.storage == 8 and (int(r.dif_vif[:2], 16) & 0x0F) == 0x0D:
+                history = r.raw
+        if start is None or history is None or len(history) < 4:
+            return
+        values = [history[i] | history[i + 1] << 8 for i in range(len(history) - 2, 1, -2)]
+        for n, (v, d) in enumerate(zip(values, _month_ends_after(start, len(values)), strict=True), 1):
+            out[f"consumption_at_set_date_{n}_hca"] = v
+            out[f"consumption_at_set_date_{n}"] = d
