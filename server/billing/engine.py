@@ -158,8 +158,22 @@ class _Run:
             if be.method == "estimate" and inst.role != Role.GARDEN:
                 self.flag(ExceptionKind.UNREAD, f"no reading since {reg.points[-1].at.isoformat()}; "
                           f"{inst.role} meter estimated", inst.meter_id, pe)
+        self.plausible(inst, cons, s, e, sources)
         return MeterQuantity(inst.meter_id, inst.role, cons, settle, weakest(*sources), first, last,
                              "; ".join(notes))
+
+    def plausible(self, inst: Installation, cons: Decimal, s: datetime, e: datetime,
+                  sources: list[Source]) -> None:
+        """The meter's own monthly limits (the route sheet's), pro rata; estimates are not judged."""
+        if not any(src in REAL_SOURCES for src in sources):
+            return
+        months = self.period.month_fraction(s, e)
+        if inst.plausible_max_m3 is not None and cons > inst.plausible_max_m3 * months:
+            self.flag(ExceptionKind.IMPLAUSIBLE, f"{cons} m3 above the meter's limit of {inst.plausible_max_m3}"
+                      " m3/month", inst.meter_id)
+        if inst.plausible_min_m3 is not None and cons < inst.plausible_min_m3 * months:
+            self.flag(ExceptionKind.IMPLAUSIBLE, f"{cons} m3 below the meter's minimum of "
+                      f"{inst.plausible_min_m3} m3/month", inst.meter_id)
 
     def faulty_rule(self, inst: Installation, fault: Fault, ps: datetime, pe: datetime) -> tuple[Decimal, str]:
         """Average of the 3 months before the fault; else the same span a year earlier (taryfy reg. 2018)."""

@@ -98,6 +98,8 @@ def load_inputs(store: Store, period: Period, *, as_of: datetime | None = None,
                 register_modulus=m.register_modulus,
                 legalised_until=m.legalised_until,
                 faults=faults.get(m.id, []),
+                plausible_min_m3=m.plausible_min_m3,
+                plausible_max_m3=m.plausible_max_m3,
             ))
             sp_alarms.extend(bm.AlarmEvent(label, at, kind) for at, kind in alarms.get(m.id, [])
                              if inst.installed_at <= at and (inst.removed_at is None or at <= inst.removed_at))
@@ -161,7 +163,8 @@ def load_service_point(store: Store, code: str, since: datetime, until: datetime
             initial_value=inst.initial_reading or Decimal(0), removed_at=inst.removed_at,
             final_value=inst.final_reading, readings=readings.get(m.id, []),
             register_modulus=m.register_modulus, legalised_until=m.legalised_until,
-            faults=faults.get(m.id, [])))
+            faults=faults.get(m.id, []), plausible_min_m3=m.plausible_min_m3,
+            plausible_max_m3=m.plausible_max_m3))
     alarms = [bm.AlarmEvent(meter_label(meters[a.meter_id]), a.observed_at, a.alarm)
               for a in store.alarms(since=since, until=until, service_point_id=sp.id) if a.meter_id in meters]
     return sp.id, sp.account_id, bm.ServicePoint(

@@ -87,6 +87,8 @@ class Installation:
     register_modulus: Decimal | None = None   # e.g. 100000 for a 5-digit m3 register
     legalised_until: date | None = None       # garden sub-meters only count while legalised
     faults: list[Fault] = field(default_factory=list)
+    plausible_min_m3: Decimal | None = None   # per month; the route sheet's plausibility limits
+    plausible_max_m3: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -251,6 +251,17 @@ def test_exceptions_report_alarms_and_implausible():
     assert [e.detail for e in bill.exceptions if e.kind == ExceptionKind.ALARM] == ["leak"]
 
 
+def test_meter_plausibility_limits():
+    readings = [rr(t(2026, 10, 1), 100), rr(t(2026, 11, 1), 110)]
+    ok = main(readings, plausible_min_m3=D(1), plausible_max_m3=D(20))
+    assert kinds(bill_service_point(ServicePoint("SP1", installations=[ok]), OCT)) == []
+    high = main(readings, plausible_max_m3=D(8))
+    low = main(readings, plausible_min_m3=D(12))
+    for inst, word in ((high, "above"), (low, "below")):
+        bill = bill_service_point(ServicePoint("SP1", installations=[inst]), OCT)
+        assert [(e.kind, word in e.detail) for e in bill.exceptions] == [(ExceptionKind.IMPLAUSIBLE, True)]
+
+
 def test_periods():
     assert Period.parse("2026-11..2027-01").months == 3
     assert Period.parse("2026-12").next() == Period.parse("2027-01")
