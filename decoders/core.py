@@ -1,8 +1,9 @@
 """bytes -> Telegram: link layer, then the CI chain (ELL, AFL, TPL) by dispatch table, with the standard
 security modes. Pure and synchronous; every structural problem is a `Fail` with a typed reason.
 
-Byte layouts are declared in decoders/formats.py (construct); this module reads the same fields with
-slicing and int.from_bytes for speed, and tests/decoders/test_formats.py checks both agree.
+Byte layouts are declared in decoders/formats.py (construct); the fixed headers here are read with
+`struct.Struct`s derived from those declarations (`DLL_FAST`, `TPL_*_FAST`, `ELL_II_FAST`), and
+tests/decoders/test_formats.py checks field by field, over the corpus, that both agree.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 
 from decoders import security as sec
 from decoders.crc import FrameError, crc16_en13757, normalise
+from decoders.formats import DLL_FAST, ELL_II_FAST, TPL_LONG_FAST, TPL_SHORT_FAST
 from decoders.model import Identity, Reject
 from decoders.tables import MANUFACTURERS
 from decoders.telegram import Telegram
@@ -22,21 +24,6 @@ class Fail(Exception):
     def __init__(self, reason: Reject, detail: str) -> None:
         self.reason = reason
         self.detail = detail
-
-
-_IDENT_CACHE: dict[bytes, Identity] = {}
-
-
-def identity_from(m_le: bytes, a: bytes) -> Identity:
-    """M (2 bytes LE) + A (id 4 LE BCD, version, type) -> Identity, interned (meters repeat)."""
-    k = m_le + a
-    ident = _IDENT_CACHE.get(k)
-    if ident is None:
-        if len(_IDENT_CACHE) > 200_000:
-            _IDENT_CACHE.clear()
-        ident = Identity(MANUFACTURERS[(m_le[0] | m_le[1] << 8) & 0x7FFF], a[3::-1].hex(), a[4], a[5])
-        _IDENT_CACHE[k] = ident
-    return ident
 
 
 # --- link layer ------------------------------------------------------------------------------------
@@ -87,10 +74,22 @@ def _looks_like_frame_b(raw: bytes, n: int) -> bool:
     return crc16_en13757(raw[:126]) == (raw[126] << 8 | raw[127])
 
 
+_DLL_CACHE: dict[bytes, Identity] = {}
+_LONG_CACHE: dict[bytes, Identity] = {}
+
+
 def _dll(tg: Telegram) -> None:
     d = tg.data
+    key = d[1:10]  # C, M, A: meters repeat, so the unpacked identity is interned by these bytes
+    hit = _DLL_CACHE.get(key)
+    if hit is None:
+        _, c, m, ident, version, dtype = DLL_FAST.unpack_from(d)
+        hit = Identity(MANUFACTURERS[m & 0x7FFF], ident[::-1].hex(), version, dtype)
+        if len(_DLL_CACHE) > 200_000:
+            _DLL_CACHE.clear()
+        _DLL_CACHE[key] = hit
     tg.c_field = d[1]
-    tg.identity = identity_from(d[2:4], d[4:10])
+    tg.identity = hit
     tg.ci_pos = 10
 
 
@@ -122,11 +121,15 @@ def _ell(tg: Telegram, pos: int) -> int:
     tg.ell = {"ci": ci, "cc": cc, "acc": acc}
     if tg.acc is None:
         tg.acc = acc
-    sn_off = {0x8D: pos + 3, 0x8F: pos + 13}.get(ci)
-    if sn_off is None:
+    if ci == 0x8D:
+        _, cc, acc, snv, _crc = ELL_II_FAST.unpack_from(d, pos)
+        sn_off = pos + 3
+    elif ci == 0x8F:
+        sn_off = pos + 13
+        snv = int.from_bytes(d[sn_off:sn_off + 4], "little")
+    else:
         return pos + 1 + size
     sn = d[sn_off:sn_off + 4]
-    snv = int.from_bytes(sn, "little")
     tg.ell["sn"] = snv
     enc = (snv >> 29) & 0x07
     crc_off = sn_off + 4
@@ -209,18 +212,25 @@ def _tpl_header(tg: Telegram, pos: int, kind: str) -> int:
         return pos + 1
     if kind == "long":
         _need(tg, pos, 13, "long TPL header")
-        tg.tpl_identity = identity_from(d[pos + 5:pos + 7], d[pos + 1:pos + 5] + d[pos + 7:pos + 9])
-        p = pos + 9
+        _, ident, m, version, dtype, acc, sts, cfg = TPL_LONG_FAST.unpack_from(d, pos)
+        key = d[pos + 1:pos + 9]
+        hit = _LONG_CACHE.get(key)
+        if hit is None:
+            hit = Identity(MANUFACTURERS[m & 0x7FFF], ident[::-1].hex(), version, dtype)
+            if len(_LONG_CACHE) > 200_000:
+                _LONG_CACHE.clear()
+            _LONG_CACHE[key] = hit
+        tg.tpl_identity = hit
+        p = pos + 13
     else:
         _need(tg, pos, 5, "short TPL header")
-        p = pos + 1
-    tg.acc = d[p]
-    tg.sts = d[p + 1]
-    cfg = d[p + 2] | d[p + 3] << 8
+        _, acc, sts, cfg = TPL_SHORT_FAST.unpack_from(d, pos)
+        p = pos + 5
+    tg.acc = acc
+    tg.sts = sts
     tg.cfg = cfg
     mode = (cfg >> 8) & 0x1F
     tg.security_mode = mode
-    p += 4
     if mode == 7:
         _need(tg, p, 1, "CFG extension")
         tg.cfg_ext = d[p]

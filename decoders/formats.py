@@ -10,15 +10,19 @@ Multi-byte fields are little-endian as on the air, except the wired checksum/sto
 
 from __future__ import annotations
 
+import struct
+
 from construct import (
     Bytes,
     Computed,
     Const,
+    FormatField,
     GreedyBytes,
     If,
     Int8ul,
     Int16ul,
     Int32ul,
+    Renamed,
     RepeatUntil,
     Struct,
     Switch,
@@ -134,6 +138,51 @@ DataRecord = Struct(
     "vifes" / If(this.vif & 0x80, RepeatUntil(obj_ & 0x80 == 0, Int8ul)),
     "data" / Switch(this.dif & 0x0F, _DATA),
 )
+
+# --- the fast path, derived from the declarations ----------------------------------------------------
+
+def derive_struct(spec: Struct, upto: str | None = None) -> struct.Struct:
+    """Fold a Struct's leading fixed-size fields (integers, fixed Bytes, Consts) into one `struct.Struct`.
+
+    Stops before `upto` (exclusive) or at the end; Computed fields are skipped (derive them from the
+    unpacked values); anything variable before that point is refused, so the hot path cannot silently
+    drift from the declaration. Field order of the result is the declaration's (see `derived_names`).
+    """
+    fmt = "<"
+    for sc in spec.subcons:
+        if upto is not None and sc.name == upto:
+            break
+        sub = sc.subcon if isinstance(sc, Renamed) else sc
+        if isinstance(sub, Computed):
+            continue
+        if isinstance(sub, FormatField):
+            fmt += sub.fmtstr[1:]
+        elif isinstance(sub, Const) and isinstance(sub.value, bytes):
+            fmt += f"{len(sub.value)}s"
+        elif isinstance(sub, Bytes) and isinstance(sub.length, int):
+            fmt += f"{sub.length}s"
+        else:
+            raise TypeError(f"field {sc.name!r} ({type(sub).__name__}) is not fixed-size")
+    return struct.Struct(fmt)
+
+
+def derived_names(spec: Struct, upto: str | None = None) -> tuple[str, ...]:
+    names = []
+    for sc in spec.subcons:
+        if upto is not None and sc.name == upto:
+            break
+        sub = sc.subcon if isinstance(sc, Renamed) else sc
+        if not isinstance(sub, Computed):
+            names.append(sc.name)
+    return tuple(names)
+
+
+# The hot path's unpackers (decoders/core.py). tests/decoders/test_formats.py checks them field by field.
+DLL_FAST = derive_struct(DLL)                              # l c m id version device_type
+ELL_II_FAST = derive_struct(ELL_II)                        # ci cc acc sn payload_crc
+TPL_SHORT_FAST = derive_struct(TPL_SHORT, upto="mode")     # ci acc sts cfg
+TPL_LONG_FAST = derive_struct(TPL_LONG, upto="mode")       # ci id m version device_type acc sts cfg
+
 
 # --- one table to drive the codec tests and the documentation ----------------------------------------
 

@@ -240,3 +240,29 @@ def test_manufacturer_code_round_trip(letters3):
 
 def test_id_bytes():
     assert id_bytes("12345678") == bytes.fromhex("78563412")
+
+
+# --- the derived struct unpackers used by the hot path ----------------------------------------------
+
+@pytest.mark.parametrize("name", ["DLL", "ELL_II", "TPL_SHORT", "TPL_LONG"])
+def test_derived_structs_equal_spec(name):
+    from decoders import formats
+
+    spec = getattr(formats, name)
+    fast = getattr(formats, f"{name}_FAST")
+    upto = None if name in ("DLL", "ELL_II") else "mode"
+    names = formats.derived_names(spec, upto)
+    rnd = __import__("random").Random(5)
+    for _ in range(300):
+        data = bytes(rnd.randrange(256) for _ in range(fast.size + 2))
+        if name == "ELL_II":
+            data = b"\x8d" + data[1:]
+        parsed = spec.parse(data)
+        assert dict(zip(names, fast.unpack_from(data), strict=True)) == {n: parsed[n] for n in names}
+
+
+def test_derive_struct_refuses_variable_fields():
+    from decoders.formats import AFL, derive_struct
+
+    with pytest.raises(TypeError):
+        derive_struct(AFL)
