@@ -315,6 +315,7 @@ def _mode7(tg: Telegram, pos: int, start: int) -> None:
                 tg.decryption = "decrypted"
                 tg.mac_verified = True if "mac_off" in afl else None
                 tg._key = key
+                _check_counter(tg)
                 return
         if payload[:2] == b"\x2f\x2f":
             tg.payload = payload
@@ -329,6 +330,18 @@ def _mode7(tg: Telegram, pos: int, start: int) -> None:
         tg.decryption = "already_decrypted"
         return
     raise Fail(Reject.NO_KEY, "mode 7 encrypted and no key configured for this meter")
+
+
+def _check_counter(tg: Telegram) -> None:
+    """Replay check on authenticated telegrams: the AFL message counter must grow per meter. Copies
+    of one telegram (several receivers, repeaters) repeat it, so an equal counter is only noted."""
+    if tg.state is None or tg.message_counter is None or tg.meter is None:
+        return
+    last = tg.state.last_counter(tg.meter.key, tg.message_counter)
+    if last is not None and tg.message_counter < last:
+        tg.notes.append(f"message counter {tg.message_counter} below the last seen {last}: possible replay")
+    elif last is not None and tg.message_counter == last:
+        tg.notes.append("message counter repeated: a copy of an earlier telegram")
 
 
 def _tpl(tg: Telegram, pos: int) -> int:

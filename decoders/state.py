@@ -13,12 +13,13 @@ from decoders.crc import crc16_en13757
 
 
 class DecoderState:
-    __slots__ = ("formats", "meter_formats", "_drivers", "rejections", "decoded", "_last_headers")
+    __slots__ = ("formats", "meter_formats", "_drivers", "rejections", "decoded", "_last_headers", "_counters")
 
     def __init__(self) -> None:
         self.formats: dict[int, bytes] = {}                         # signature -> DIF/VIF header bytes
         self.meter_formats: dict[tuple[str, str, int, int], int] = {}  # meter -> last learned signature
         self._drivers: dict[str, dict[str, Any]] = {}
+        self._counters: dict[tuple[str, str, int, int], int] = {}
         self._last_headers: dict[tuple[str, str, int, int], bytes] = {}
         self.rejections: Counter[str] = Counter()
         self.decoded = 0
@@ -33,6 +34,13 @@ class DecoderState:
             return
         self._last_headers[meter_key] = headers
         self.learn_format(meter_key, crc16_en13757(headers), headers)
+
+    def last_counter(self, meter_key: tuple[str, str, int, int], counter: int) -> int | None:
+        """Record an authenticated message counter; return the highest one seen before (or None)."""
+        last = self._counters.get(meter_key)
+        if last is None or counter > last:
+            self._counters[meter_key] = counter
+        return last
 
     def format_for(self, signature: int) -> bytes | None:
         return self.formats.get(signature)

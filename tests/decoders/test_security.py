@@ -149,3 +149,14 @@ def test_keys_never_in_output_or_errors():
             text = repr(r) + str(to_json(r)) + str(to_wmbusmeters(r, timestamp="x"))
             assert k.hex() not in text.lower() and k.hex().upper() not in text
     assert KEY.hex() not in repr(ks).lower() and KEY.hex() not in str(ks).lower()
+
+
+def test_mode7_counter_replay_noted():
+    state = DecoderState()
+    t5 = build_telegram(mode=7, key=KEY, records=RECORDS, counter=5)
+    t9 = build_telegram(mode=7, key=KEY, records=RECORDS, counter=9)
+    assert decode(t9, keys=keys(), state=state).notes == ()
+    again = decode(t9, keys=keys(), state=state)
+    assert again.ok and any("copy" in n for n in again.notes)
+    older = decode(t5, keys=keys(), state=state)
+    assert older.ok and any("replay" in n for n in older.notes)
