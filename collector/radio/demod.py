@@ -447,23 +447,23 @@ class Demodulator:
             raise FrameFail("SHORT")
         tbl = self._table(("rate", ch.chip_rate, step), nseg * seglen, r0)
         v = (ediff[: nseg * seglen] * tbl).reshape(nseg, seglen).sum(axis=1)
-        d = np.vdot(v[:-1], v[1:])
-        r = r0 + float(np.angle(d)) / (2 * np.pi * seglen)
+        # chip-rate error = rotation rate of the segment phasors: the periodogram peak (robust to
+        # noise and phase wrapping), refined by a parabola through the three top bins
+        nfft = 1024
+        spec = np.abs(np.fft.fft(v, nfft))
+        lim = int(0.02 * r0 * seglen * nfft) + 2     # chip-rate errors up to +-2 %
+        lim = min(lim, nfft // 2 - 2)
+        cand = np.concatenate([spec[: lim + 1], spec[nfft - lim:]])
+        idx = np.concatenate([np.arange(lim + 1), np.arange(-lim, 0)])
+        j = int(np.argmax(cand))
+        m = int(idx[j])
+        y0, y1, y2 = spec[(m - 1) % nfft], spec[m % nfft], spec[(m + 1) % nfft]
+        den = y0 - 2 * y1 + y2
+        frac = 0.5 * (y0 - y2) / den if den < 0 else 0.0
+        r = r0 + (m + frac) / nfft / seglen
         k = np.arange(nseg)
         centres = (k + 0.5) * seglen - 0.5
-        # refine the rate with a weighted line through the residual phases
-        vr = v * np.exp(-2j * np.pi * (r - r0) * centres)
-        mean = vr.sum()
-        psi = np.angle(vr * np.conj(mean))
-        wgt = np.abs(vr)
-        if wgt.sum() > 0 and nseg > 3:
-            kc = k - np.average(k, weights=wgt)
-            denom = float(np.sum(wgt * kc * kc))
-            if denom > 0:
-                slope = float(np.sum(wgt * kc * psi)) / denom
-                r += slope / (2 * np.pi * seglen)
-                vr = v * np.exp(-2j * np.pi * (r - r0) * centres)
-                mean = vr.sum()
+        mean = (v * np.exp(-2j * np.pi * (r - r0) * centres)).sum()
         theta = float(np.angle(mean))
         n0 = (-theta / (2 * np.pi * r)) % (1 / r)
         count = int((len(ediff) - n0) * r)
