@@ -32,7 +32,9 @@ Registry (imports, billing, API):
 Readings (billing, API):
     readings(meter_id=|service_point_id=|meter_ids=, since=, until=, quantity=, storage=, sources=)
         -> list[ReadingRow], ordered by meter, value_at; [since, until) half-open
-    iter_readings(since, until, quantity="volume", meter_ids=None, batch=20000) -> Iterator[ReadingRow]
+    iter_readings(since, until, quantity="volume", meter_ids=None) -> Iterator[ReadingRow]   # streamed
+    register_values(since, until, quantity="volume", sources=REAL) -> Iterator[(meter_id, at, value,
+        source, due_date)]                                   # lean, unordered: billing's bulk read
     latest_reading(meter_id, before=None, quantity="volume", sources=None) -> ReadingRow | None
     add_reading(meter_id, value, value_at, source, ...) -> bool        # manual / self_reading / estimate …
     add_readings([NewReading, ...]) -> int                              # bulk, idempotent
@@ -817,27 +819,36 @@ class Store:
 
     def iter_readings(self, since: dt.datetime, until: dt.datetime, *, quantity: str | None = "volume",
                       meter_ids: Iterable[int] | None = None, batch: int = 20_000) -> Iterator[ReadingRow]:
-        """All readings in [since, until) ordered by (meter_id, value_at), streamed in keyset pages: billing
-        a whole town does not hold one giant result set open."""
+        """All readings in [since, until) ordered by (meter_id, value_at), streamed from one statement (a
+        server-side cursor on PostgreSQL): billing a whole town does not hold one giant list."""
         c = T_READINGS.c
-        base = self._reading_select().where(c.value_at >= _utc(since, "since"), c.value_at < _utc(until, "until"))
+        stmt = self._reading_select().where(c.value_at >= _utc(since, "since"), c.value_at < _utc(until, "until"))
         if quantity is not None:
-            base = base.where(c.quantity == quantity)
+            stmt = stmt.where(c.quantity == quantity)
         if meter_ids is not None:
-            base = base.where(c.meter_id.in_(list(meter_ids)))
-        last: tuple[int, int] | None = None
-        while True:
-            stmt = base
-            if last is not None:
-                stmt = stmt.where(c.meter_id >= last[0], or_(c.meter_id > last[0], c.id > last[1]))
-            stmt = stmt.order_by(c.meter_id, c.id).limit(batch)
-            with self.engine.connect() as conn:
-                page = [_from_row(ReadingRow, r) for r in conn.execute(stmt)]
-            page.sort(key=lambda r: (r.meter_id, r.value_at, r.storage, r.id))
-            yield from page
-            if len(page) < batch:
-                return
-            last = max((r.meter_id, r.id) for r in page)
+            stmt = stmt.where(c.meter_id.in_(list(meter_ids)))
+        stmt = stmt.order_by(c.meter_id, c.value_at, c.storage, c.id)
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt)
+            for r in result:
+                yield _from_row(ReadingRow, r)
+
+    def register_values(self, since: dt.datetime, until: dt.datetime, *, quantity: str = "volume",
+                        sources: Iterable[str] = ("radio", "manual", "self_reading"), batch: int = 20_000,
+                        ) -> Iterator[tuple[int, dt.datetime, Decimal, str, bool]]:
+        """(meter_id, value_at, value, source, due_date) of the main register (instantaneous, tariff 0,
+        subunit 0; storage 0, or a stored value stamped by the meter's clock) in [since, until], in no
+        particular order: the lean set-wise read a billing run needs."""
+        c = T_READINGS.c
+        stmt = (select(c.meter_id, c.value_at, c.value, c.source, c.storage)
+                .where(c.quantity == quantity, c.function == "instantaneous", c.tariff == 0, c.subunit == 0,
+                       c.value.is_not(None), c.source.in_(list(sources)),
+                       c.value_at >= _utc(since, "since"), c.value_at <= _utc(until, "until"),
+                       or_(c.storage == 0, and_(c.storage > 0, c.meter_clock.is_(True)))))
+        with self.engine.connect() as conn:
+            for meter_id, at, value, source, storage in conn.execution_options(
+                    stream_results=True, yield_per=batch).execute(stmt):
+                yield meter_id, at, value, source, storage > 0
 
     def latest_reading(self, meter_id: int, *, before: dt.datetime | None = None, quantity: str = "volume",
                        storage: int | None = 0, sources: Iterable[str] | None = None) -> ReadingRow | None:
@@ -880,6 +891,12 @@ class Store:
                 "created_at": now,
             })
         with self.engine.begin() as conn:
+            wanted = sorted({r["meter_id"] for r in rows})
+            known: set[int] = set()
+            for k in range(0, len(wanted), 1000):
+                known.update(conn.execute(select(T_METERS.c.id).where(T_METERS.c.id.in_(wanted[k:k + 1000]))).scalars())
+            if len(known) != len(wanted):
+                raise NotFound(f"no meter with id {sorted(set(wanted) - known)[:10]}")
             return repository.insert_ignore(conn, T_READINGS, rows, READING_KEY)
 
     def alarms(self, *, since: dt.datetime | None = None, until: dt.datetime | None = None,

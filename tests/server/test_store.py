@@ -13,7 +13,7 @@ from decoders.frame import Frame, Position
 from decoders.model import Alarm, Identity, Reading, Reject, Rejection
 from server import repository
 from server.models import RawTelegram
-from server.store import IngestItem, InvalidInput, NewReading, Store, UnknownVan
+from server.store import IngestItem, InvalidInput, NewReading, NotFound, Store, UnknownVan
 
 T0 = dt.datetime(2026, 10, 1, 8, 0, tzinfo=dt.UTC)
 
@@ -283,6 +283,8 @@ def test_estimate_and_real_reading_at_the_same_instant_coexist(store: Store):
         store.add_reading(ids["old"], "1", T0, "guess")
     with pytest.raises(InvalidInput):
         store.add_reading(ids["old"], "NaN", T0, "manual")
+    with pytest.raises(NotFound):
+        store.add_reading(987654, "1", T0, "manual")
 
 
 def test_iter_readings_pages_in_meter_time_order(store: Store):
@@ -293,6 +295,10 @@ def test_iter_readings_pages_in_meter_time_order(store: Store):
     got = list(store.iter_readings(T0, T0 + dt.timedelta(days=20), batch=7))
     assert len(got) == 60
     assert [(r.meter_id, r.value_at) for r in got] == sorted((r.meter_id, r.value_at) for r in got)
+    store.add_reading(ids["old"], "99", T0, "estimate")  # not a real source: left out
+    vals = sorted(store.register_values(T0, T0 + dt.timedelta(days=2)))
+    assert vals == sorted((m, T0 + dt.timedelta(days=d), Decimal(d), "manual", False)
+                          for m in (ids["old"], ids["new"], ids["garden"]) for d in range(3))
 
 
 def test_faults(store: Store):
