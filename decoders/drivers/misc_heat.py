@@ -68,3 +68,36 @@ class EurisII(SpecDriver):
         F("status", "error_flags", kind="lookup", status=True, lookup=EURIS_FLAGS),
         F("error_flags", "error_flags", kind="lookup", lookup=EURIS_FLAGS),
     )
+
+
+def _bcd(b: int) -> int:
+    return (b >> 4) * 10 + (b & 0x0F)
+
+
+@register
+class Bfw240Radio(SpecDriver):
+    """BFW 240 radio HCA: a fixed layout after 2F2F, not records. Previous and current period units as
+    big-endian words, 18 monthly values packed 12 bits each in nine 3-byte groups (oldest first), and the
+    device date as BCD day, month, year."""
+
+    name = "bfw240radio"
+    meter_type = "HeatCostAllocationMeter"
+    detect = frozenset({("BFW", 0x02, 0x08)})
+
+    def payload(self, tg):  # type: ignore[no-untyped-def]
+        tg.readings = []
+        return None
+
+    def extra(self, tg, out):  # type: ignore[no-untyped-def]
+        p = tg.payload
+        if len(p) < 40:
+            return
+        out["current_hca"] = p[6] << 8 | p[7]
+        out["prev_hca"] = p[4] << 8 | p[5]
+        groups = [p[10 + 3 * k:13 + 3 * k] for k in range(9)]  # months 18/17 ... 02/01
+        for k, (b0, b1, b2) in enumerate(reversed(groups)):
+            newer, older = 2 * k + 1, 2 * k + 2
+            out[f"prev_{newer:02d}_hca"] = (b1 & 0x0F) << 8 | b2
+            out[f"prev_{older:02d}_hca"] = (b1 >> 4) << 8 | b0
+        d, m, y = _bcd(p[37]), _bcd(p[38]), _bcd(p[39])
+        out["device_date"] = f"{2000 + y:04d}-{m:02d}-{d:02d}"
