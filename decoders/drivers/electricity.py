@@ -130,3 +130,77 @@ class Em24(SpecDriver):
             out[f"total_apparent_energy_{kind}_kvah"] = (
                 num(math.hypot(a, r)) if a is not None and r is not None else None)
         out.setdefault("frequency_hz", None)
+
+
+IEM_ERRORS = Lookup((
+    (0x00, "CODE_101_EEPROM_ERROR"), (0x10, "CODE_102_NO_CALIBRATION_TABLE"),
+    (0x20, "CODE_201_MISMATCH_BETWEEN_FREQUENCY_SETTINGS_AND_FREQUENCY_MEASUREMENTS"),
+    (0x30, "CODE_202_PHASE_SEQUENCE_REVERSED"), (0x40, "CODE_203_PHASE_SEQUENCE_REVERSED"),
+    (0x50, "CODE_204_TOTAL_ACTIVE_ENERGY_NEGATIVE_DUE_TO_INCORRECT_V_OR_A_CONNECTIONS"),
+    (0x60, "CODE_205_DATE_TIME_RESET_DUE_TO_POWER_FAILUER"),
+    (0x70, "CODE_206_PULSE_MISSING_DUE_TO_OVERSPEED_OF_ENERGY_PULSE_OUTPUT"),
+    (0x80, "CODE_207_ABNORMAL_INTERNAL_CLOCK_FUNCTION"), (0x90, "INTERNAL_DATA_BUS_COMUNICATION_ERROR"),
+), mask=0xFFFFFF, kind="index", unknown="ERROR_FLAGS")
+_EMPTY = Lookup(mask=0xFFFF, default="", unknown="INPUT")
+
+
+def _mfct(name: str, unit: str, dif_vif: str, kind: str = "num") -> F:
+    return F(name, None, unit, kind=kind, dif_vif=dif_vif)
+
+
+@register
+class Iem3000(SpecDriver):
+    """Schneider iEM3000 (wired M-Bus): three frame kinds — instantaneous values, energies and I/O,
+    configuration. Per-phase values carry a manufacturer VIFE with the phase number."""
+
+    name = "iem3000"
+    meter_type = "ElectricityMeter"
+    detect = frozenset({("SEC", 0x13, 0x02), ("SEC", 0x15, 0x02), ("SEC", 0x18, 0x02)})
+    status = "tpl"
+    spec = (
+        F("error_flags", "error_flags", kind="lookup", status=True, lookup=IEM_ERRORS),
+        F("firmware_version", "firmware_version", kind="text"),
+        F("manufacturer", "manufacturer", kind="text"),
+        F("model_version", "model_version", kind="text"),
+        F("meter", "datetime", "datetime", kind="datetime_raw"),
+        F("total_energy_consumption", "energy", "kwh"),
+        F("total_energy_consumption_tariff_{tariff}", "energy", "kwh", tariff=range(1, 5)),
+        *(_mfct(f"total_energy_consumption_l{n}", "kwh", f"0783FF0{n}") for n in (1, 2, 3)),
+        *(_mfct(f"total_energy_consumption_l{n}", "kwh", f"0583FF0{n}") for n in (1, 2, 3)),
+        _mfct("total_energy_production", "kwh", "0783FF09"),
+        _mfct("total_energy_production", "kwh", "0583FF09"),
+        _mfct("partial_energy_consumption", "kwh", "0783FF0D"),
+        _mfct("partial_energy_consumption", "kwh", "0583FF0D"),
+        _mfct("partial_reactive_energy_consumption", "kvarh", "874083FF0D"),
+        _mfct("partial_reactive_energy_consumption", "kvarh", "854083FF0D"),
+        F("total_reactive_energy_consumption", "energy", "kvarh", subunit=1),
+        _mfct("total_reactive_energy_production", "kvarh", "874083FF09"),
+        _mfct("total_reactive_energy_production", "kvarh", "854083FF09"),
+        F("active_consumption", "power", "kw"),
+        *(_mfct(f"active_consumption_l{n}", "kw", f"05AEFF0{n}") for n in (1, 2, 3)),
+        F("reactive_consumption", "power", "kw", subunit=1),
+        F("apparent_consumption", "power", "kw", subunit=2),
+        *(_mfct(f"current_l{n}", "a", f"05FDDCFF0{n}") for n in (1, 2, 3)),
+        _mfct("current_average", "a", "05FDDCFF00"),
+        *(_mfct(f"voltage_l{n}_n", "v", f"05FDC9FF0{n}") for n in (1, 2, 3)),
+        _mfct("voltage_average_ln", "v", "05FDC9FF04"),
+        _mfct("voltage_l1_l2", "v", "05FDC9FF05"),
+        _mfct("voltage_l2_l3", "v", "05FDC9FF06"),
+        _mfct("voltage_l3_l1", "v", "05FDC9FF07"),
+        _mfct("voltage_average_ll", "v", "05FDC9FF08"),
+        _mfct("frequency", "hz", "05FF0B"),
+        _mfct("power_factor", "", "05FF0A"),
+        _mfct("active_tariff_nr", "", "03FF10", kind="int"),
+        F("input_metering_cumulation", "cumulation_counter", "counter"),
+        F("last_partial_energy_reset", None, "datetime", kind="datetime_raw", dif_vif="04EDFF0C"),
+        F("last_input_metering_reset", None, "datetime", kind="datetime_raw", dif_vif="04EDFF0E"),
+        _mfct("pulse_duration", "counter", "03FF2C", kind="int"),
+        _mfct("pulse_weight", "counter", "05FF2E"),
+        _mfct("pulse_constant", "counter", "05FF2F"),
+        F("digital_input", "digital_input", kind="lookup", lookup=_EMPTY),
+        F("digital_input_association", None, kind="lookup", dif_vif="03FF30", lookup=_EMPTY),
+        F("digital_input_status", None, kind="lookup", dif_vif="02FF32", lookup=_EMPTY),
+        F("digital_output", "digital_output", kind="lookup",
+          lookup=Lookup(mask=0xFFFF, default="", unknown="OUTPUT")),
+        F("digital_output_association", None, kind="lookup", dif_vif="03FF30", lookup=_EMPTY),
+    )
