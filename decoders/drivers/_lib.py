@@ -425,11 +425,12 @@ class SpecDriver(Driver):
         if self.persistent and tg.state is not None and tg.meter is not None:
             # Like the reference decoder, a meter's fields keep their last value until a telegram
             # carries them again (compact or short frames update only part of them).
+            # Keyed by the meter id, as configured meters are: some modules vary the other header fields.
             memory = tg.driver_state(self.name)
-            prev = memory.get(tg.meter.key)
+            prev = memory.get(tg.meter.id)
             if prev:
                 out = {**prev, **out}
-            memory[tg.meter.key] = {k: v for k, v in out.items() if k != "_status_words"}
+            memory[tg.meter.id] = {k: v for k, v in out.items() if k != "_status_words"}
         if self.status is not None:
             words = list(status_words)
             extra_words = out.pop("_status_words", None)

@@ -204,3 +204,73 @@ class Iem3000(SpecDriver):
           lookup=Lookup(mask=0xFFFF, default="", unknown="OUTPUT")),
         F("digital_output_association", None, kind="lookup", dif_vif="03FF30", lookup=_EMPTY),
     )
+
+
+@register
+class Eltako(SpecDriver):
+    """Eltako DSZ15DM (wired): per-phase values with a manufacturer VIFE phase number (00 = overall)."""
+
+    name = "eltako"
+    meter_type = "ElectricityMeter"
+    detect = frozenset({("ELT", 0x01, 0x02)})
+    spec = (
+        F("total_tariff_{tariff}", "energy", "kwh", tariff=range(1, 3)),
+        F("total_reactive_tariff_{tariff}", "energy", "kwh", storage=2, tariff=range(1, 3)),
+        *(_mfct(f"voltage_l{n}_n", "v", f"02FDC9FF0{n}") for n in (1, 2, 3)),
+        *(_mfct(f"current_l{n}", "a", f"02FDDBFF0{n}") for n in (1, 2, 3)),
+        *(_mfct(f"power_l{n}", "kw", f"02ACFF0{n}") for n in (1, 2, 3)),
+        *(_mfct(f"reactive_power_l{n}", "kw", f"8240ACFF0{n}") for n in (1, 2, 3)),
+        _mfct("active_power_overall", "kw", "02ACFF00"),
+        _mfct("reactive_power_overall", "kw", "8240ACFF00"),
+        _mfct("active_tariff", "counter", "01FF13", kind="int"),
+        _mfct("ct_numerator", "counter", "02FF68", kind="int"),
+    )
+
+    def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
+        tariffs = [v for k, v in out.items() if k.startswith("total_tariff_") and isinstance(v, (int, float))]
+        if tariffs:
+            out["total_kwh"] = num(sum(tariffs))
+
+
+_ABB_FLAGS = {"error_flags": ("07FFA600", "OK"), "warning_flags": ("07FFA700", "OK"),
+              "information_flags": ("07FFA800", ""), "alarm_flags": ("07FFA900", "OK")}
+
+
+@register
+class AbbB23(SpecDriver):
+    name = "abbb23"
+    meter_type = "ElectricityMeter"
+    detect = frozenset({("ABB", 0x20, 0x02)})
+    status = "fields"
+    spec = (
+        F("total_energy_consumption", "energy", "kwh", vifes=None),
+        _mfct("ct_numerator_factor", "", "04FFA015", kind="int"),
+        _mfct("vt_numerator_factor", "", "04FFA115", kind="int"),
+        _mfct("ct_denominator_factor", "", "04FFA215", kind="int"),
+        _mfct("vt_denominator_factor", "", "04FFA315", kind="int"),
+        *(F(name, None, kind="lookup", dif_vif=dv, status=(default == "OK"),
+            lookup=Lookup(mask=0xFFFFFFFFFFFFFFFF, default=default, unknown=name.upper()))
+          for name, (dv, default) in _ABB_FLAGS.items()),
+        F("firmware_version", "firmware_version", kind="text", vifes=None),
+        # This text record is sent in reading order, unlike standard text records.
+        F("product_no", None, kind="text", dif_vif="0DFFAA00", fmt=lambda r: r.raw.decode("latin-1")),
+    )
+
+
+@register
+class EsysWm(SpecDriver):
+    name = "esyswm"
+    meter_type = "ElectricityMeter"
+    detect = frozenset({("ESY", 0x30, 0x37)})
+    spec = (
+        F("fabrication_no", "fabrication_no", kind="text"),
+        F("enhanced_id", "enhanced_id", kind="text"),
+        F("location", "customer_location", kind="text", fmt=lambda r: r.raw[::-1].hex().upper()),
+        F("location_hex", "customer_location", kind="text", fmt=lambda r: r.raw[::-1].hex().upper()),
+        F("version", "medium", kind="text"),
+        F("total_energy_consumption", "energy", "kwh"),
+        F("total_energy_consumption_tariff{tariff}", "energy", "kwh", tariff=range(1, 3)),
+        F("total_energy_production", "energy", "kwh", vifes=("backward",)),
+        F("current_power_consumption", "power", "kw"),
+        *(_mfct(f"current_power_consumption_phase{n}", "kw", f"04A9FF0{n}") for n in (1, 2, 3)),
+    )
