@@ -43,6 +43,11 @@ MAX_BURST_S = 0.4
 MAX_OFFSET_HZ = 70e3
 ROTOR_SIZE = 1 << 16
 HISTORY_BLOCKS = int(1.0 / BLOCK_S)
+S1_SMOOTH_BLOCKS = 16        # 1.3 ms
+S1_THRESHOLD = 0.15
+S1_MIN_BURST_S = 8e-3
+S1_MERGE_GAP_S = 4e-3
+FLOOR_TO_MEAN = 0.93         # 20th percentile of the 4-block smoothed noise power / its mean
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +132,8 @@ class Demodulator:
         self._buf = np.zeros(0, np.uint8)
         self._buf_start = 0          # stream sample index of _buf[0]
         self._done_until = 0         # stream sample up to which bursts have been processed
+        self._s1_done_until = 0
+        self._s1_keep_from = 0
         self._hist = np.zeros(0, np.float32)   # smoothed block powers of the last ~1 s
         self._hist_until = 0
         self._floor = 0.0
@@ -191,10 +198,40 @@ class Demodulator:
             onset = self._onset(power, b0, b1, floor) * self._block
             frames += self._process(max(s - margin, 0), min(e + margin, n), onset, steps)
             self._done_until = self._buf_start + e
+        s1 = next((c for c in self.channels if c.name == "S1"), None)
+        if s1 is not None and nblk >= S1_SMOOTH_BLOCKS:
+            frames += self._scan_s1(power, floor, nblk, n, final, s1)
+            keep_from = min(keep_from, self._s1_keep_from)
         if not final:
             self._buf = self._buf[keep_from * self._bps:].copy()
             self._buf_start += keep_from
         frames.sort(key=lambda f: f.sample)
+        return frames
+
+    def _scan_s1(self, power: np.ndarray, floor: float, nblk: int, n: int, final: bool,
+                 s1: Channel) -> list[RadioFrame]:
+        """S1 bursts are long (>= 17 ms of preamble) but their power is spread thinly over the band:
+        a second, long-smoothed detector finds them well below the short detector's threshold."""
+        kern = np.full(S1_SMOOTH_BLOCKS, 1 / S1_SMOOTH_BLOCKS, np.float32)
+        sm = np.convolve(power, kern, mode="same") / np.convolve(np.ones(nblk, np.float32), kern, mode="same")
+        noise_mean = floor / FLOOR_TO_MEAN
+        runs = self._runs(sm > noise_mean * (1 + S1_THRESHOLD), S1_MERGE_GAP_S)
+        margin = int(MARGIN_S * self.fs)
+        self._s1_keep_from = n
+        frames: list[RadioFrame] = []
+        for b0, b1 in runs:
+            s, e = b0 * self._block, b1 * self._block
+            if not (final or b1 < nblk - S1_SMOOTH_BLOCKS or (e - s) > int(MAX_BURST_S * self.fs)):
+                self._s1_keep_from = max(s - 4 * margin, 0)
+                break
+            if self._buf_start + e <= self._s1_done_until or (e - s) < S1_MIN_BURST_S * self.fs:
+                continue
+            level = float(np.median(sm[b0:b1]))
+            half = noise_mean + 0.5 * (level - noise_mean)
+            above = np.flatnonzero(sm[b0:b1] > half)
+            onset = (b0 + (int(above[0]) if len(above) else 0)) * self._block
+            frames += self._process(max(s - 4 * margin, 0), min(e + 4 * margin, n), onset, [], [s1])
+            self._s1_done_until = self._buf_start + e
         return frames
 
     def _track_floor(self, sm: np.ndarray, n: int) -> float:
@@ -249,12 +286,12 @@ class Demodulator:
             self._dc = np.complex64((1 - a) * self._dc + a * dc)
         self._new_samples = 0
 
-    def _runs(self, active: np.ndarray) -> list[tuple[int, int]]:
+    def _runs(self, active: np.ndarray, merge_gap_s: float = MERGE_GAP_S) -> list[tuple[int, int]]:
         if not active.any():
             return []
         d = np.diff(np.concatenate([[0], active.astype(np.int8), [0]]))
         starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
-        gap = max(1, int(MERGE_GAP_S / BLOCK_S))
+        gap = max(1, int(merge_gap_s / BLOCK_S))
         runs: list[list[int]] = []
         for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
             if runs and a - runs[-1][1] <= gap:
@@ -301,12 +338,16 @@ class Demodulator:
 
     # --- per burst -------------------------------------------------------------------------------
 
-    def _process(self, s: int, e: int, burst_start: int, steps: list[int]) -> list[RadioFrame]:
+    def _process(self, s: int, e: int, burst_start: int, steps: list[int],
+                 only: list[Channel] | None = None) -> list[RadioFrame]:
         self.stats.bursts += 1
         x = from_raw(self._buf[s * self._bps: e * self._bps], self.fmt) - self._dc
         starts = [burst_start - s] + [burst_start - s + st for st in steps]
         found: list[RadioFrame] = []
-        chans = self._present_channels(x, starts[0]) if len(self.channels) > 1 else self.channels
+        if only is not None:
+            chans = only
+        else:
+            chans = self._present_channels(x, starts[0]) if len(self.channels) > 1 else self.channels
         fail: tuple[float, str, str] | None = None
         for st in starts:
             for ch in chans:
@@ -369,8 +410,9 @@ class Demodulator:
 
     def _coarse_offset(self, x: np.ndarray, st: int, ch: Channel) -> float | None:
         """Carrier estimate from the preamble: the centre about which the spectrum is symmetric."""
-        dur = 0.3e-3 if ch.name == "T1C1" else 1.5e-3
-        a = st + int(60e-6 * self.fs)
+        # S1's preamble is >= 17 ms: start well inside it, the weak-S1 onset is only ~1 ms exact
+        dur = 0.3e-3 if ch.name == "T1C1" else 3e-3
+        a = st + int((60e-6 if ch.name == "T1C1" else 1.5e-3) * self.fs)
         w = x[a: a + int(dur * self.fs)]
         if len(w) < 32:
             return None
