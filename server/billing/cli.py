@@ -21,8 +21,11 @@ import click
 @click.option("--as-of", "as_of", default=None, help="Use only readings up to this ISO instant (reruns).")
 @click.option("--service-point", "service_points", multiple=True, help="Bill only these service points.")
 @click.option("--no-record", is_flag=True, help="Write files only; do not record the run (a dry run).")
+@click.option("--per-service-point", is_flag=True,
+              help="Also write one billing file per service point (bills-<period>-run<N>/<code>.<fmt>).")
 def bill(period_text: str, fmt: str, db_url: str | None, out_dir: Path, tariff_file: Path | None,
-         norms_file: Path | None, as_of: str | None, service_points: tuple[str, ...], no_record: bool) -> None:
+         norms_file: Path | None, as_of: str | None, service_points: tuple[str, ...], no_record: bool,
+         per_service_point: bool) -> None:
     """Bill every service point for PERIOD by the water company's rules and write the exceptions report."""
     from server.billing.engine import BillingConfig
     from server.billing.norms import NormError, NormTable
@@ -44,7 +47,8 @@ def bill(period_text: str, fmt: str, db_url: str | None, out_dir: Path, tariff_f
     with Store(db_url) as store:
         try:
             res = run_billing(store, period, config=config, out_dir=out_dir, fmt=fmt, as_of=when,
-                              service_points=list(service_points) or None, record=not no_record)
+                              service_points=list(service_points) or None, record=not no_record,
+                              per_service_point=per_service_point)
         except BillingRunError as e:
             raise click.ClickException(str(e)) from None
     click.echo(f"period {period.label}: {res.billed}/{res.service_points} service points billed, "

@@ -49,7 +49,7 @@ class RunResult:
 def run_billing(store: Store, period: Period, *, config: BillingConfig | None = None,
                 out_dir: str | Path = "billing", fmt: str = "csv", as_of: datetime | None = None,
                 service_points: list[str] | None = None, record: bool = True, keep_bills: bool = False,
-                ) -> RunResult:
+                per_service_point: bool = False) -> RunResult:
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
     config = config or BillingConfig()
@@ -64,7 +64,8 @@ def run_billing(store: Store, period: Period, *, config: BillingConfig | None = 
                 period_start=period.start, period_end=period.end, started_at=started, status="running",
                 tariff=config.tariff.name, files={}).returning(BillingRun.id)).scalar_one()
     try:
-        return _run(store, period, config, out, fmt, as_of, service_points, run_id, keep_bills)
+        return _run(store, period, config, out, fmt, as_of, service_points, run_id, keep_bills,
+                    per_service_point)
     except Exception as e:
         if run_id is not None:
             with store.engine.begin() as conn:
@@ -74,7 +75,8 @@ def run_billing(store: Store, period: Period, *, config: BillingConfig | None = 
 
 
 def _run(store: Store, period: Period, config: BillingConfig, out: Path, fmt: str, as_of: datetime | None,
-         service_points: list[str] | None, run_id: int | None, keep_bills: bool) -> RunResult:
+         service_points: list[str] | None, run_id: int | None, keep_bills: bool,
+         per_service_point: bool) -> RunResult:
     t0 = time.perf_counter()
     inputs = load_inputs(store, period, as_of=as_of, service_points=service_points)
     t1 = time.perf_counter()
@@ -91,6 +93,11 @@ def _run(store: Store, period: Period, config: BillingConfig, out: Path, fmt: st
     stem = f"{period.label}" + (f"-run{run_id}" if run_id is not None else "")
     bills_path, exc_path = out / f"bills-{stem}.{fmt}", out / f"exceptions-{stem}.{fmt}"
     write_bills((b for _, _, b in bills), bills_path, fmt)
+    if per_service_point:   # also one file per service point, for billing systems that import one by one
+        folder = out / f"bills-{stem}"
+        folder.mkdir(exist_ok=True)
+        for _, _, b in bills:
+            write_bills([b], folder / f"{_safe_name(b.service_point)}.{fmt}", fmt)
     all_exceptions = [e for _, _, b in bills for e in b.exceptions] + errors
     write_exceptions(all_exceptions, exc_path, fmt)
     net = sum((b.net for _, _, b in bills), Decimal(0))
@@ -111,6 +118,10 @@ def _run(store: Store, period: Period, config: BillingConfig, out: Path, fmt: st
     return RunResult(run_id, period, len(inputs.points), len(bills), len(all_exceptions), net, gross, files,
                      {"load": t1 - t0, "bill": t2 - t1, "write": t3 - t2, "record": t4 - t3},
                      [b for _, _, b in bills] if keep_bills else [])
+
+
+def _safe_name(code: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in code) or "_"
 
 
 def _record(store: Store, run_id: int, meter_ids: dict[str, int], bills: list[tuple[int, int | None, Bill]],

@@ -79,6 +79,11 @@ def test_cli_bill(store, tmp_path):
     bills = next(out.glob("bills-2026-10-run*.csv"))
     assert _rows(bills)["SP-001"]["gross"] == "108.70"
     assert next(out.glob("exceptions-2026-10-run*.csv")).exists()
+    r = CliRunner().invoke(amr, ["bill", "--period", "2026-10", "--db", store.url, "--out", str(out), "--format",
+                                 "json", "--per-service-point", "--no-record"])
+    assert r.exit_code == 0, r.output
+    one = json.loads((out / "bills-2026-10" / "SP-001.json").read_text())
+    assert [b["gross"] for b in one] == ["108.70"]
     bad = CliRunner().invoke(amr, ["bill", "--period", "2026-13", "--db", store.url, "--out", str(out)])
     assert bad.exit_code == 2 and "period" in bad.output
 
