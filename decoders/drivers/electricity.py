@@ -274,3 +274,39 @@ class EsysWm(SpecDriver):
         F("current_power_consumption", "power", "kw"),
         *(_mfct(f"current_power_consumption_phase{n}", "kw", f"04A9FF0{n}") for n in (1, 2, 3)),
     )
+
+
+@register
+class Nemo(SpecDriver):
+    """IME Nemo (wired): tariff 1/2 = positive/negative, subunit 1/2 = active/reactive, per-phase values
+    with a manufacturer VIFE phase number."""
+
+    name = "nemo"
+    meter_type = "ElectricityMeter"
+    detect = frozenset({("IME", 0x01, 0x02)})
+    status = "tpl"
+    spec = (
+        error_flags(mask=0xFF),
+        F("total_active_positive_3phase", "energy", "kwh", tariff=1, subunit=1),
+        F("active_positive_3phase", "power", "kw", tariff=1, subunit=1),
+        F("total_reactive_positive_3phase", "energy", "kwh", tariff=1, subunit=2),
+        F("reactive_positive_3phase", "power", "kw", tariff=1, subunit=2),
+        F("total_active_partial_3phase", "energy", "kwh", tariff=2, subunit=1),
+        F("active_negative_3phase", "power", "kw", tariff=2, subunit=1),
+        F("total_reactive_partial_3phase", "energy", "kwh", tariff=2, subunit=2),
+        F("reactive_negative_3phase", "power", "kw", tariff=2, subunit=2),
+        F("power_factor", "dimensionless", kind="num", vifes=()),
+        *(_mfct(f"current_at_phase_{n}", "a", f"05FDD9FF0{n}") for n in (1, 2, 3)),
+        *(_mfct(f"voltage_at_phase_{n}", "v", f"05FDC8FF0{n}") for n in (1, 2, 3)),
+        *(_mfct(f"active_power_at_phase_{n}", "kw", f"8540ABFF0{n}") for n in (1, 2, 3)),
+        *(_mfct(f"reactive_power_at_phase_{n}", "kw", f"858040ABFF0{n}") for n in (1, 2, 3)),
+        *(_mfct(f"at_phase_{n}_power_factor", "", f"05FDBAFF0{n}") for n in (1, 2, 3)),
+        _mfct("voltage_l1_l2", "v", "05FDC8FF04"),
+        _mfct("voltage_l2_l3", "v", "05FDC8FF05"),
+        _mfct("voltage_l3_l1", "v", "05FDC8FF06"),
+        _mfct("current_in_neutral", "a", "05FDD9FF04"),
+        F("frequency", None, "hz", dif_vif="05FF5A", scale=0.1),
+    )
+
+    def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
+        out.setdefault("frequency_hz", None)
