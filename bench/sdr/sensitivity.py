@@ -24,21 +24,26 @@ from collector.radio.synth import Burst, Scene, random_telegram, write_scene
 FS = 1.6e6
 
 
+def centre_for(mode: str) -> float:
+    return 868.625e6 if mode == "S1" else 868.95e6   # S1 needs the tuner between the channels
+
+
 def make(mode: str, fmt: str, ecn0: float, n: int, seed: int, directory: Path) -> tuple[Path, list[bytes]]:
     rng = np.random.default_rng(seed)
     bursts = []
+    gap = 0.1 if mode == "S1" else 0.014   # S1 telegrams last ~40 ms
     for i in range(n):
         tg = random_telegram(rng, 42)
-        bursts.append(Burst(tg, mode, fmt, 0.006 + i * 0.014, ecn0, float(rng.uniform(-30e3, 30e3)),
+        bursts.append(Burst(tg, mode, fmt, 0.006 + i * gap, ecn0, float(rng.uniform(-30e3, 30e3)),
                             float(rng.uniform(-0.005, 0.005)),
                             preamble_pairs=int(rng.integers(19, 40)) if mode == "T1" else None))
-    scene = Scene(fs=FS, centre_hz=868.95e6, duration_s=0.006 + n * 0.014 + 0.01, bursts=bursts, seed=seed)
+    scene = Scene(fs=FS, centre_hz=centre_for(mode), duration_s=0.006 + n * gap + 0.05, bursts=bursts, seed=seed)
     path = write_scene(scene, directory, f"sens_{mode}{fmt}_{ecn0:g}dB", "cu8", gain=20 / np.sqrt(0.5))
     return path, [b.telegram for b in bursts]
 
 
-def ours(path: Path) -> set[bytes]:
-    d = Demodulator(FS, 868.95e6, "cu8", modes=("T1", "C1"))
+def ours(path: Path, mode: str) -> set[bytes]:
+    d = Demodulator(FS, centre_for(mode), "cu8", modes=("S1",) if mode == "S1" else ("T1", "C1"))
     raw = np.fromfile(path, np.uint8)
     frames = []
     for i in range(0, len(raw), 1 << 20):
@@ -82,15 +87,17 @@ def main() -> None:
             for k, e in enumerate(args.points):
                 path, tgs = make(mode, fmt, e, args.n, 1000 + 17 * k + (0 if mode == "T1" else 5000), tmp)
                 t0 = time.perf_counter()
-                got = ours(path)
+                got = ours(path, mode)
                 dt = time.perf_counter() - t0
                 row = {"ours": sum(t in got for t in tgs) / len(tgs), "false": len(got - set(tgs))}
-                if args.rtl433:
+                if args.rtl433 and mode != "S1":
                     got_r = rtl433(path)
                     row["rtl_433"] = sum(t in got_r for t in tgs) / len(tgs)
+                elif args.rtl433:
+                    row["rtl_433"] = float("nan")   # rtl_433 -R 105 needs S1 at the tuner centre
                 results[mf][e] = row
                 print(f"{mf} {e:5.1f} dB  ours {row['ours']:.2f}  false {row['false']}"
-                      + (f"  rtl_433 {row['rtl_433']:.2f}" if args.rtl433 else "") + f"  ({dt:.2f} s)", flush=True)
+                      + (f"  rtl_433 {row.get('rtl_433', float('nan')):.2f}" if args.rtl433 else "") + f"  ({dt:.2f} s)", flush=True)
                 path.unlink()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
