@@ -26,6 +26,7 @@ from decoders.model import Alarm, Identity, Reading
 from decoders.telegram import Telegram
 
 HOURS_PER_YEAR = 365.2425 * 24
+MEMORY_LIMIT = 20_000  # meters whose last fields are remembered per driver (a long drive stays bounded)
 
 # Conversions from the record parser's unit to a display unit, as multipliers.
 _CONVERT: dict[tuple[str, str], float] = {
@@ -430,6 +431,8 @@ class SpecDriver(Driver):
             prev = memory.get(tg.meter.id)
             if prev:
                 out = {**prev, **out}
+            if len(memory) >= MEMORY_LIMIT and tg.meter.id not in memory:
+                del memory[next(iter(memory))]  # forget the meter heard longest ago
             memory[tg.meter.id] = {k: v for k, v in out.items() if k != "_status_words"}
         if self.status is not None:
             words = list(status_words)
