@@ -70,6 +70,28 @@ def workload(frames: int, meters: int, readings: int) -> list[Frame]:
 PG = os.environ.get("AMR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _proc_cpu(pid: int) -> float:
+    """utime + stime of a live process in seconds (/proc/<pid>/stat fields 14 and 15)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pg_backends(eng) -> list[int]:
+    with eng.connect() as c:
+        return [r[0] for r in c.execute(sa.text(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'amr-syncbench' AND pid <> pg_backend_pid()"))]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=100_000)
@@ -92,7 +114,7 @@ def main() -> None:
     eng = sa.create_engine(PG)
     with eng.begin() as c:
         c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{PG}?options=-csearch_path%3D{schema}"
+    url = f"{PG}?options=-csearch_path%3D{schema}&application_name=amr-syncbench"
     from server.store import Store
 
     store = Store(url)
@@ -137,6 +159,9 @@ def main() -> None:
             sys.exit("importers did not come up")
         time.sleep(0.1)
 
+    children0 = _children_cpu()
+    broker0 = _proc_cpu(broker.proc.pid)
+    pg0 = {pid: _proc_cpu(pid) for pid in _pg_backends(eng)}  # the bench's own store connection
     t0 = time.perf_counter()
     pub_args = [sys.executable, "-m", "amr", "sync", "run", "--outbox", str(ob_path), "--van", "van01",
                 "--broker", murl("van01"), "--batch-size", str(args.batch_size), "--max-inflight",
@@ -149,15 +174,19 @@ def main() -> None:
     with sqlite3.connect(ob_path) as c:
         left = c.execute("SELECT count(*) FROM outbox").fetchone()[0]
 
+    pg_cpu = sum(_proc_cpu(pid) - pg0.get(pid, 0.0) for pid in _pg_backends(eng))  # before importers disconnect
+    broker_cpu = _proc_cpu(broker.proc.pid) - broker0
     for p in procs:
         p.send_signal(signal.SIGTERM)
     for p in procs:
         p.wait(30)
+    python_cpu = _children_cpu() - children0
     if args.sink == "null":
         stored, readings = args.frames - left, expected_readings if not left else 0
     else:
         counts = store.counts()
         stored, readings = counts.get("raw_telegrams", 0), counts.get("readings", 0)
+    cpu_total = python_cpu + broker_cpu + pg_cpu
     result = {
         "sink": args.sink, "frames": args.frames, "meters": args.meters, "readings_per_frame": args.readings_per_frame,
         "decode": args.decode, "batch_size": args.batch_size, "importers": args.importers,
@@ -165,7 +194,11 @@ def main() -> None:
         "stored_frames": stored, "stored_readings": readings, "expected_readings": expected_readings,
         "frames_per_s": round(stored / elapsed), "readings_per_s": round(readings / elapsed),
         "loadavg_1m_after": os.getloadavg()[0],
+        "cpu_s": {"publisher+importers": round(python_cpu, 2), "mosquitto": round(broker_cpu, 2),
+                  "postgres_backends": round(pg_cpu, 2)},
         "batches_resent": status["publisher"]["batches_resent"],
+        # what two otherwise idle cores could do if the work parallelised perfectly (a ceiling, not a measurement)
+        "cpu_bound_readings_per_s_2_cores": round(readings / (cpu_total / 2)) if cpu_total else None,
     }
     print(json.dumps(result))
     store.close()
