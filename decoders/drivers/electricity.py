@@ -52,7 +52,7 @@ class Ehzp(SpecDriver):
 class Nzr(SpecDriver):
     name = "nzr"
     meter_type = "ElectricityMeter"
-    detect = frozenset({("NZR", 0x01, 0x02)})
+    detect = frozenset({("NZR", 0x01, 0x02), ("NZR", 0x00, 0x02)})
     status = "tpl"
     spec = (
         error_flags(mask=0xFF),
@@ -283,7 +283,7 @@ class Nemo(SpecDriver):
 
     name = "nemo"
     meter_type = "ElectricityMeter"
-    detect = frozenset({("IME", 0x01, 0x02)})
+    detect = frozenset({("IME", 0x01, 0x02), ("IME", 0x1D, 0x02)})
     status = "tpl"
     spec = (
         error_flags(mask=0xFF),

@@ -19,7 +19,7 @@ class Weh07(SpecDriver):
 class WerhleModWm(SpecDriver):
     name = "werhlemodwm"
     meter_type = "WaterMeter"
-    detect = frozenset({("WEH", 0x01, 0x16), ("WEH", 0x01, 0x07)})
+    detect = frozenset({("WEH", 0x01, 0x16), ("WEH", 0x01, 0x07), ("WZG", 0x03, 0x16), ("WZG", 0x03, 0x07)})
     spec = (
         *lib("fabrication_no", "meter_datetime", "total_m3", "target_m3", "target_date"),
         F("next_target", "date", "date", kind="date", storage=1, vifes=("future_value",)),
