@@ -14,6 +14,7 @@ Dates without a time are taken as midnight UTC.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 from decimal import Decimal, InvalidOperation
@@ -26,6 +27,7 @@ BUCKET = dt.timedelta(minutes=15)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MIN_CLOCK = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _MAX_MICRO_VALUE = Decimal(9_000_000_000_000)  # BIGINT millionths
+_MAX_MICRO_FLOAT = 9e12
 _TIME_QUANTITIES = frozenset({"date", "datetime", "date_time", "time_point", "timestamp"})
 
 IdentityKey = tuple[str, str, int, int]
@@ -127,8 +129,9 @@ def reading_rows(
     decoder_version: str | None,
 ) -> list[dict[str, Any]]:
     received_at = _utc(received_at)
+    readings = result.readings
     clocks: dict[int, dt.datetime] = {}
-    for r in result.readings:
+    for r in readings:
         if r.quantity in _TIME_QUANTITIES or isinstance(r.value, dt.date):
             when = _as_datetime(r.value)
             if when is not None and _MIN_CLOCK <= when <= received_at + dt.timedelta(days=1):
@@ -136,32 +139,54 @@ def reading_rows(
     default_at = bucket(received_at)
     rows: list[dict[str, Any]] = []
     seen: set[tuple] = set()
-    for r in result.readings:
-        if r.value is None:
+    for r in readings:
+        v = r.value
+        if v is None:
             continue
-        value, text = _split_value(r.value)
-        row = {
-            "meter_id": meter_id,
-            "quantity": clean_text(r.quantity or "unknown", 48),
-            "function": clean_text(r.function or "instantaneous", 16),
-            "storage": int(r.storage),
-            "tariff": int(r.tariff),
-            "subunit": int(r.subunit),
-            "value_at": clocks.get(r.storage, default_at),
-            "meter_clock": r.storage in clocks,
-            "value": value,
-            "value_text": text,
-            "unit": clean_text(r.unit or "", 16),
-            "source": "radio",
-            "telegram_sha256": telegram_sha,
-            "decoder_version": decoder_version,
-        }
-        k = (row["quantity"], row["function"], row["storage"], row["tariff"], row["subunit"], row["value_at"])
+        # The common case, a float register, without the general dispatch (this loop is the ingest hot path).
+        if type(v) is float and -_MAX_MICRO_FLOAT < v < _MAX_MICRO_FLOAT:
+            value, text = Decimal(repr(v)), None
+        else:
+            value, text = _split_value(v)
+        storage = r.storage
+        value_at = clocks.get(storage, default_at)
+        quantity, function = _short(r.quantity or "unknown", 48), _short(r.function or "instantaneous", 16)
+        k = (quantity, function, storage, r.tariff, r.subunit, value_at)
         if k in seen:  # two records for one register in one telegram: keep the first, as the key demands
             continue
         seen.add(k)
-        rows.append(row)
+        rows.append({
+            "meter_id": meter_id,
+            "quantity": quantity,
+            "function": function,
+            "storage": int(storage),
+            "tariff": int(r.tariff),
+            "subunit": int(r.subunit),
+            "value_at": value_at,
+            "meter_clock": storage in clocks,
+            "value": value,
+            "value_text": text,
+            "unit": _short(r.unit or "", 16),
+            "source": "radio",
+            "telegram_sha256": telegram_sha,
+            "decoder_version": decoder_version,
+        })
     return rows
+
+
+_SHORT: dict[tuple[str, int], str] = {}
+
+
+def _short(v: str, limit: int) -> str:
+    """clean_text for the small vocabulary of quantities, functions and units, memoised."""
+    try:
+        return _SHORT[(v, limit)]
+    except (KeyError, TypeError):
+        out = clean_text(v, limit)
+        if len(_SHORT) < 10_000:
+            with contextlib.suppress(TypeError):
+                _SHORT[(v, limit)] = out
+        return out
 
 
 def alarm_rows(result: Decoded, received_at: dt.datetime, meter_id: int, telegram_sha: bytes) -> list[dict[str, Any]]:

@@ -518,10 +518,12 @@ class Store:
         version = self.decoder_version
         tel_rows: dict[bytes, dict[str, Any]] = {}
         idents: list[IdentityKey | None] = []
+        shas: list[bytes] = []
         for it in items:
             row = derive.telegram_row(it.frame, it.result, version if it.result is not None else None)
             ident = derive.meter_key(it.result, it.frame.telegram)
             idents.append(ident)
+            shas.append(row["sha256"])
             row["van_id"] = van_id
             row["batch_id"] = batch_pk
             row["_ident"] = ident
@@ -536,10 +538,11 @@ class Store:
         tel_new = repository.insert_ignore(conn, T_TELEGRAMS, rows, ("sha256",))
         readings: list[dict[str, Any]] = []
         alarms: list[dict[str, Any]] = []
-        for it, ident in zip(items, idents, strict=True):
-            if isinstance(it.result, Decoded) and ident is not None:
+        done: set[bytes] = set()
+        for it, ident, sha in zip(items, idents, shas, strict=True):
+            if isinstance(it.result, Decoded) and ident is not None and sha not in done:
+                done.add(sha)  # the same frame twice in a batch yields the same rows: derive them once
                 mid = meter_ids[ident]
-                sha = derive.sha256(it.frame.telegram)
                 readings.extend(derive.reading_rows(it.result, it.frame.received_at, mid, sha, version))
                 alarms.extend(derive.alarm_rows(it.result, it.frame.received_at, mid, sha))
         rd_new = repository.insert_ignore(conn, T_READINGS, readings, READING_KEY)
