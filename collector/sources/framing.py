@@ -23,13 +23,25 @@ GARBAGE = Skipped("GARBAGE")
 CHECKSUM = Skipped("CHECKSUM")
 
 
+def _x25_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_X25 = _x25_table()
+
+
 def crc16_x25(data: bytes | bytearray | memoryview) -> int:
     """CRC-16/X-25: CCITT reflected (poly 0x8408), init 0xFFFF, complemented. The iM871A's HCI CRC."""
     crc = 0xFFFF
+    table = _X25
     for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+        crc = (crc >> 8) ^ table[(crc ^ b) & 0xFF]
     return crc ^ 0xFFFF
 
 

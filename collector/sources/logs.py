@@ -419,9 +419,11 @@ class _Lines:
         finally:
             self._q.put(b"")
 
+    chunked = False  # binary streams: fixed-size reads, since newline bytes mean nothing there
+
     def get(self, timeout: float) -> bytes | None:
         if self._q is None:
-            return self.fh.readline()
+            return self.fh.read(1 << 16) if self.chunked else self.fh.readline()
         try:
             return self._q.get(timeout=timeout)
         except queue.Empty:
@@ -460,6 +462,7 @@ class LogSource(Source):
         try:
             head, binary = self._peek()
             self.format = format or sniff(head, binary=binary)
+            self._lines.chunked = binary
         except BaseException:
             self._close_internal()
             raise
