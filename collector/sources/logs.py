@@ -2,7 +2,8 @@
 
 Formats (sniffed from the first lines, or given with ``format=``):
 
-* ``capture``     the project's own raw capture: JSON lines of `Frame.to_dict()` (see `CaptureWriter`)
+* ``capture``     the project's own raw capture: JSON lines of `Frame.to_dict()` (see `CaptureWriter`);
+                  frames replay exactly as recorded, including the source that heard them
 * ``rtlwmbus``    rtl_wmbus lines ``MODE;CRC_OK;3OF6_OK;TIME;RSSI;RSSI;ID;0xHEX``
 * ``rtl433-json`` rtl_433 ``-F json`` objects (model ``Wireless-MBus``, telegram in ``data``)
 * ``rtl433-csv``  rtl_433 ``-F csv`` (header row names the ``data`` column)

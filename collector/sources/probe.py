@@ -22,7 +22,9 @@ def candidate_ports() -> list[str]:
     try:
         from serial.tools import list_ports
 
-        ports = [p.device for p in list_ports.comports()]
+        # Built-in UARTs (ttyS*, ttyAMA*) are never a USB stick; probing them only costs time.
+        ports = [p.device for p in list_ports.comports()
+                 if not any(p.device.startswith(x) for x in ("/dev/ttyS", "/dev/ttyAMA"))]
     except ImportError:  # pragma: no cover - pyserial always ships list_ports
         pass
     for pattern in PORT_GLOBS:

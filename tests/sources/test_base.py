@@ -175,3 +175,24 @@ def test_virtual_channel_broadcasts_to_every_member():
         assert got[1].telegram == SAMPLE_B and got[1].source == "virtual:bus" and got[1].link_mode == "C1"
         assert src.exhausted
         src.close()
+
+
+def test_multi_source_survives_a_failing_member(tmp_path):
+    from collector.sources.multi import MultiSource
+
+    good = VirtualSource("multi-good")
+    bad = open_source(f"cul:{tmp_path / 'no-such-port'}:t1", reconnect="no")
+    send("multi-good", SAMPLE_A)
+    end_channel("multi-good")
+    with MultiSource([bad, good]) as multi:
+        assert [f.telegram for f in multi] == [SAMPLE_A]
+        assert multi.exhausted
+        assert multi.counters.rejected == {"SOURCE_FAILED": 1}
+        assert isinstance(multi.errors[bad.name], SourceUnavailable)
+        assert set(multi.counters_by_source()) == {bad.name, good.name}
+    assert bad.closed and good.closed
+
+
+def test_auto_with_no_stick_is_a_typed_error(tmp_path):
+    with pytest.raises(SourceUnavailable, match="no receiver stick"):
+        open_source("auto:t1", ports=str(tmp_path / "none"), probe_timeout=0.05)

@@ -174,3 +174,14 @@ def test_transparent_waits_for_more_bytes_unless_final():
     assert decode_transparent(SAMPLE_A[:20]) == (0, None)
     consumed, item = decode_transparent(SAMPLE_A[:20], final=True)
     assert consumed == 20 and item == Skipped("LENGTH")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.binary(max_size=30), st.sampled_from([SAMPLE_A, SAMPLE_B])), min_size=1,
+                max_size=5))
+def test_amber_command_mode_recovers_frames_whatever_the_garbage(chunks):
+    # Garbage without the start byte: whatever else it holds, every real frame comes out, in order.
+    data = b"".join(g.replace(b"\xff", b"\xfe") + amb8465.encode(amb8465.DATA_IND, t + b"\x30")
+                    for g, t in chunks)
+    messages, _, _ = run(amb8465.decode, data)
+    assert [m.payload[:-1] for m in messages] == [t for _, t in chunks]

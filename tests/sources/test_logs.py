@@ -208,3 +208,20 @@ def test_sniff_table():
     assert sniff([b"t2a;T1;1;1;2019-04-03 19:00:42.000;97;148;88888888;0x2e44\n"], binary=False) == "rtlwmbus"
     assert sniff([b"\x00\x01"], binary=True) == "rawtty"
     assert sniff([b"\xa5\x82\x03"], binary=True) == "im871a"
+
+
+def test_stdin_log_through_amr_listen(receiver_logs):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    data = (receiver_logs / "serial_rtlwmbus_ok.msg").read_bytes()
+    proc = subprocess.run([sys.executable, "-c", "from amr.cli import main; main()", "listen", "--json",
+                           "--no-decode", "log:-"], input=data, capture_output=True, timeout=60, cwd=root,
+                          env=dict(os.environ, PYTHONPATH=str(root)))
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(x) for x in proc.stdout.decode().splitlines()]
+    assert [bytes.fromhex(r["telegram"]) for r in rows] == [SAMPLE_A, SAMPLE_B]
+    assert rows[0]["source"] == "log:-"
