@@ -352,3 +352,38 @@ def test_telegram_rows_are_immutable_truth(store: Store, plain):
     with store.engine.connect() as c:
         rows = c.execute(select(RawTelegram.decode_ok, RawTelegram.reject_reason)).all()
     assert rows == [(True, None)]
+
+
+def test_concurrent_importers_with_overlapping_batches(store: Store, plain, master_key):
+    """Two importers (two Stores, two connections) ingest the same frames in opposite orders at once: both
+    commit (no deadlock, the waiting one skips what the other inserted) and the result is one copy."""
+    import threading
+
+    store.add_van("van-01")
+    frames = [(frame(t, T0 + dt.timedelta(minutes=20 * i)), None) for i, t in enumerate(plain)]
+    frames = frames * 3  # 3 passes of the same telegrams: duplicates inside each batch too
+    others = [Store(store.url, master_key=master_key) for _ in range(2)]
+    results, errors = [], []
+    gate = threading.Barrier(2)
+
+    def run(s: Store, name: str, items) -> None:
+        try:
+            gate.wait()
+            for k in range(0, len(items), 40):
+                results.append(s.ingest_batch("van-01", f"{name}-{k}", items[k:k + 40]))
+        except Exception as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(others[0], "a", frames)),
+               threading.Thread(target=run, args=(others[1], "b", frames[::-1]))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in others:
+        s.close()
+    assert not errors, errors
+    counts = store.counts()
+    assert counts["raw_telegrams"] == len(set(plain))
+    assert counts["readings"] == sum(r.readings_new for r in results)
+    assert counts["raw_telegrams"] == sum(r.telegrams_new for r in results)
