@@ -36,12 +36,6 @@ MEDIA: dict[int, str] = {
     0x37: "radio converter (meter side)", 0x38: "bus converter (meter side)",
 }
 
-# TPL security modes (CFG bits 8-12) -> our name.
-SECURITY_MODES: dict[int, str] = {
-    0: "none", 2: "mode2", 3: "mode3", 4: "mode4", 5: "mode5", 6: "mode6", 7: "mode7", 8: "mode8",
-    9: "mode9", 10: "mode10", 13: "mode13",
-}
-
 # wmbusmeters' names for our security labels (used to compare with the corpus).
 CORPUS_SECURITY: dict[str, tuple[str, ...]] = {
     "none": ("none",),
