@@ -276,13 +276,16 @@ def decoded_from_dict(d: dict[str, Any], raw: bytes) -> Any:
                 continue  # an alarm this server does not know yet: kept in the raw telegram
         readings = []
         for r in d.get("readings") or ():
-            v = r.get("value")
-            if v.__class__ is str:
-                v = _value_back(v)
-            readings.append(Reading(r["quantity"], v, r.get("unit", ""), r.get("storage", 0), r.get("tariff", 0),
-                                    r.get("subunit", 0), r.get("function", "instantaneous"), r.get("dif_vif", "")))
-            if r["quantity"].__class__ is not str or readings[-1].storage.__class__ is not int:
+            try:
+                rd = Reading(**r)  # the outbox writes exactly Reading's field names: one C-level call
+            except TypeError:  # an older/newer van with other keys: take the ones we know
+                rd = Reading(r["quantity"], r.get("value"), r.get("unit", ""), r.get("storage", 0), r.get("tariff", 0),
+                             r.get("subunit", 0), r.get("function", "instantaneous"), r.get("dif_vif", ""))
+            if rd.value.__class__ is str:
+                rd.value = _value_back(rd.value)
+            if rd.quantity.__class__ is not str or rd.storage.__class__ is not int or rd.tariff.__class__ is not int:
                 raise ValueError("reading fields")
+            readings.append(rd)
         return Decoded(
             raw=raw, identity=identity, c_field=int(d.get("c_field") or 0), ci_chain=tuple(d.get("ci_chain") or ()),
             security=str(d.get("security") or "none"), access_number=d.get("access_number"), status=d.get("status"),
