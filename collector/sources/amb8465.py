@@ -176,4 +176,4 @@ class Amb8465Source(SerialStickSource):
             return None
         mode = getattr(self, "_mode_name", None)
         return self.make_frame(telegram, link_mode=None if mode == "C1+T1" else mode,
-                               rssi_dbm=None if raw is None else rssi_dbm(raw), crc_ok=True)
+                               rssi_dbm=None if raw is None else rssi_dbm(raw), crc_ok=True, crcs=False)

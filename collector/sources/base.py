@@ -191,9 +191,18 @@ class Source(ABC):
         check here decides. Bytes with a CRC failure are still framed (positionally stripped, crc_ok
         False) so nothing is lost; bytes whose length fits no format are rejected ("LENGTH").
         `crcs=True`: the receiver passes the DLL CRCs on (CUL), so CRC-free-looking bytes are a format-B
-        frame whose CRC failed, not a stripped telegram.
+        frame whose CRC failed, not a stripped telegram. `crcs=False`: the receiver removed them.
         """
         link_mode = link_mode.upper() if link_mode else None
+        if crcs is False:
+            # Known CRC-free (a stick stripped them): never guess, a 1-in-65536 coincidence of the
+            # last two bytes with a format-B CRC would otherwise cut two bytes off a good telegram.
+            if not data or data[0] != len(data) - 1:
+                self.reject("LENGTH", f"L={data[0] if data else None} does not fit {len(data)} bytes", data)
+                return None
+            return Frame(telegram=bytes(data), received_at=received_at or self.now(), source=self.name,
+                         link_mode=link_mode, frame_format=frame_format, rssi_dbm=rssi_dbm, crc_ok=crc_ok,
+                         **extra)
         try:
             telegram, fmt = normalise(bytes(data))
         except FrameError as exc:

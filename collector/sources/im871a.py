@@ -223,4 +223,4 @@ class Im871aSource(SerialStickSource):
         mode = getattr(self, "_mode_name", None)
         return self.make_frame(telegram, link_mode=None if mode == "C1+T1" else mode,
                                rssi_dbm=None if message.rssi_raw is None else rssi_dbm(message.rssi_raw),
-                               crc_ok=True)
+                               crc_ok=True, crcs=False)

@@ -127,8 +127,7 @@ class RtlWmbusParser(Parser):
             return [_rejected("SYNTAX", "bad hex in rtl_wmbus line", line)]
         received = _utc(when)
         ok = crc == "1" and three_of_six == "1"
-        return [Entry(data=data, link_mode=mode, received_at=received, crc_ok=ok,
-                      extra={"rtl_rssi": fields[4]})]
+        return [Entry(data=data, link_mode=mode, received_at=received, crc_ok=ok, crcs=False)]
 
 
 def normalise_rtl433_data(data: bytes) -> tuple[bytes, bool | None]:
@@ -187,8 +186,10 @@ def _rtl433_entry(obj: dict[str, Any], raw: bytes) -> list[Entry]:
     if crc_hint is None and str(obj.get("mic", "")).upper() == "CRC":
         crc_hint = True  # rtl_433 only prints frames whose integrity check ("mic") passed
     mode = RTL433_MODES.get(str(obj.get("mode", "")).strip().upper())
+    # Every rtl_433 variant is CRC-free once normalised; anything else is left to the CRC check.
+    crcs = False if data and data[0] == len(data) - 1 else None
     return [Entry(data=data, link_mode=mode, received_at=received, offset_s=offset, crc_ok=crc_hint,
-                  snr_db=snr_db)]
+                  snr_db=snr_db, crcs=crcs)]
 
 
 class Rtl433CsvParser(Parser):
@@ -314,21 +315,23 @@ class StreamParser(Parser):
         return out
 
     def _entry(self, item: Any, raw: bytes) -> Entry | None:
-        if isinstance(item, bytes):  # rawtty
-            return Entry(data=item)
+        if isinstance(item, bytes):  # rawtty: CRC-free by definition of the stream
+            return Entry(data=item, crcs=False)
         if isinstance(item, im871a.HciMessage):
             if item.endpoint != im871a.EP_RADIOLINK or item.msg_id != im871a.WMBUSMSG_IND or not item.payload:
                 return None
             rssi = None if item.rssi_raw is None else im871a.rssi_dbm(item.rssi_raw)
-            return Entry(data=bytes([len(item.payload)]) + item.payload, rssi_dbm=rssi, crc_ok=True)
+            return Entry(data=bytes([len(item.payload)]) + item.payload, rssi_dbm=rssi, crc_ok=True, crcs=False)
         if isinstance(item, amb8465.AmberMessage):
             if item.cmd != amb8465.DATA_IND:
                 return None
             tele, r = amb8465.telegram_from_indication(item.payload, rssi=self.rssi is not False)
-            return Entry(data=tele, rssi_dbm=None if r is None else amb8465.rssi_dbm(r), crc_ok=True)
+            return Entry(data=tele, rssi_dbm=None if r is None else amb8465.rssi_dbm(r), crc_ok=True,
+                         crcs=False)
         if isinstance(item, amb8465.TransparentTelegram):
             tele, r = amb8465.telegram_from_transparent(item.data, rssi=bool(self.rssi))
-            return Entry(data=tele, rssi_dbm=None if r is None else amb8465.rssi_dbm(r), crc_ok=True)
+            return Entry(data=tele, rssi_dbm=None if r is None else amb8465.rssi_dbm(r), crc_ok=True,
+                         crcs=False)
         if isinstance(item, cul.CulLine):
             parsed = cul.parse_telegram_line(item.text)
             if parsed is None:

@@ -225,3 +225,11 @@ def test_stdin_log_through_amr_listen(receiver_logs):
     rows = [json.loads(x) for x in proc.stdout.decode().splitlines()]
     assert [bytes.fromhex(r["telegram"]) for r in rows] == [SAMPLE_A, SAMPLE_B]
     assert rows[0]["source"] == "log:-"
+
+
+def test_rtlwmbus_hex_is_never_crc_stripped_again(tmp_path):
+    lookalike = encode_frame_b(SAMPLE_A)
+    path = tmp_path / "r.msg"
+    path.write_text(f"T1;1;1;2026-01-01 00:00:00.000;97;148;12345678;0x{lookalike.hex()}\n")
+    frames, _ = frames_of(f"log:{path}")
+    assert frames[0].telegram == lookalike

@@ -246,3 +246,14 @@ def test_emulator_driven_from_a_capture(emulator, tmp_path):
         frames = recv_n(src, 2)
     assert [(f.telegram, f.link_mode, f.rssi_dbm, f.frame_format) for f in frames] == [
         (SAMPLE_A, "C1", -71.0, "B"), (SAMPLE_B, "T1", -88.5, "A")]
+
+
+@pytest.mark.parametrize("kind", ["im871a", "amb8465"])
+def test_crc_free_telegram_that_looks_like_frame_b_is_kept_whole(emulator, kind):
+    # A CRC-free telegram whose last two bytes happen to be a valid format-B CRC of the rest (1 in
+    # 65536): a stick already stripped the CRCs, so nothing more may be cut off.
+    lookalike = encode_frame_b(SAMPLE_A)
+    emu = emulator(kind, [Transmission(lookalike, "T1")])
+    with open_source(f"{kind}:{emu.port}:t1", **FAST) as src:
+        frame = recv_n(src, 1)[0]
+    assert frame.telegram == lookalike and frame.crc_ok is True
