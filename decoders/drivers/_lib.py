@@ -395,22 +395,20 @@ class SpecDriver(Driver):
         # Which record feeds which field depends only on the record headers, and a meter repeats its
         # layout: the plan (per field: candidate records and their output names) is computed once per
         # layout and reused, so a telegram costs one render per output field.
-        layout = tuple(r.dif_vif for r in readings)
-        plans = self.__dict__.get("_plans")
-        if plans is None:
-            plans = self.__dict__["_plans"] = {}
-        plan = plans.get(layout)
-        if plan is None:
-            plan = self._plan(readings)
-            if len(plans) < 1024:
-                plans[layout] = plan
-        for f, templated, cands in plan:
-            for i, name in cands:
+        for f, templated, cands in self._plan_for(readings):
+            for i, name, factor in cands:
                 if name in out:
                     if templated:
                         continue
                     break
-                val = f.render(readings[i])
+                r = readings[i]
+                v = r.value
+                cls = v.__class__
+                if factor is not None and (cls is float or cls is int):
+                    x = round(v * factor, 6)
+                    val = x if x.__class__ is int else (int(x) if x.is_integer() and -1e15 < x < 1e15 else x)
+                else:
+                    val = f.render(r)
                 if val is OMIT:
                     if templated:
                         continue
@@ -447,11 +445,25 @@ class SpecDriver(Driver):
             out.pop("_status_words", None)
         return out
 
-    def _plan(self, readings: list[Reading]) -> list[tuple[Field, bool, list[tuple[int, str]]]]:
+    def _plan_for(self, readings: list[Reading]) -> list[tuple[Field, bool, list[tuple[int, str, float | None]]]]:
+        layout = tuple(r.dif_vif for r in readings)
+        plans = self.__dict__.get("_plans")
+        if plans is None:
+            plans = self.__dict__["_plans"] = {}
+        plan = plans.get(layout)
+        if plan is None:
+            plan = self._plan(readings)
+            if len(plans) < 1024:
+                plans[layout] = plan
+        return plan
+
+    def _plan(self, readings: list[Reading]) -> list[tuple[Field, bool, list[tuple[int, str, float | None]]]]:
         plan = []
         for f in self.spec:
             templated = "{" in f.name
-            cands = [(i, f.out_name(r)) for i, r in enumerate(readings) if f.matches(r)]
+            plain_num = f.kind == "num" and f.fmt is None
+            cands = [(i, f.out_name(r), _CONVERT.get((r.unit, f.unit), 1.0) * f.scale if plain_num else None)
+                     for i, r in enumerate(readings) if f.matches(r)]
             if f.nth > 1:
                 cands = cands[f.nth - 1:]
             if cands:
@@ -463,19 +475,20 @@ class SpecDriver(Driver):
 
     def alarms(self, tg: Telegram) -> tuple[frozenset[Alarm], dict[str, int]]:
         found, bits = super().alarms(tg)
-        found = set(found)
+        if not self.alarm_lookups:
+            return found, bits
+        readings = tg.readings
+        plan = self._plan_for(readings)
+        more: set[Alarm] = set()
         for dv_name, lk in self.alarm_lookups:
-            for f in self.spec:
-                if f.name != dv_name:
-                    continue
-                for r in tg.readings:
-                    if f.matches(r):
-                        v = raw_uint(r)
-                        if v is not None:
-                            found |= lk.alarms(v)
-                            bits[dv_name] = v
-                        break
-        return frozenset(found), bits
+            for f, _templated, cands in plan:
+                if f.name == dv_name:
+                    v = raw_uint(readings[cands[0][0]])
+                    if v is not None:
+                        more |= lk.alarms(v)
+                        bits[dv_name] = v
+                    break
+        return (found | more) if more else found, bits
 
 
 # --- the standard library of fields (names wmbusmeters gives them) ----------------------------------
