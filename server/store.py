@@ -558,6 +558,9 @@ class Store:
 
     def resolve_meters(self, idents: Iterable[IdentityKey]) -> dict[IdentityKey, int]:
         """Meter ids for identities, creating rows for devices not seen before (redecode uses this)."""
+        idents = list(idents)
+        if all(i in self._meter_ids for i in idents):
+            return self._meter_ids
         with self.engine.begin() as conn:
             ids, resolved = self._resolve(conn, list(idents), dt.datetime.now(dt.UTC))
         self._meter_ids.update(resolved)
