@@ -330,7 +330,8 @@ def replay(files, route_path, keys_path, outbox_path, speed, web, hold, as_json,
         if spec.startswith(("log:", "iq:")) and not Path(spec.split(":", 1)[1].split("?")[0]).exists():
             raise click.ClickException(f"{f}: no such file")
     srcs = _open_sources([replay_spec(f, speed) for f in files])
-    pipeline = Pipeline(srcs, outbox=outbox, route=route, keys=keys, block_sources=True)
+    # a replay blocks on a full intake instead of dropping: keep that queue short, it is only a buffer
+    pipeline = Pipeline(srcs, outbox=outbox, route=route, keys=keys, block_sources=True, intake_size=4096)
     web_srv = _start_web(web, route, outbox, pipeline)
     started = time.monotonic()
     try:

@@ -83,6 +83,7 @@ bytes_key = telegram_key
 @dataclass(slots=True)
 class Seen:
     key: bytes                 # the outbox dedup key of the first hearing
+    first_ts: float            # first_at as epoch seconds: expiry compares floats, not datetimes
     first_at: datetime
     last_at: datetime
     count: int = 1
@@ -118,12 +119,15 @@ class Dedup:
     def __len__(self) -> int:
         return len(self._by_bytes)
 
-    def _expire(self, now: datetime) -> None:
-        while self._by_bytes:
-            k, seen = next(iter(self._by_bytes.items()))
-            if (now - seen.first_at).total_seconds() <= self.window_s and len(self._by_bytes) <= self.max_entries:
+    def _expire(self, now_ts: float) -> None:
+        by_bytes = self._by_bytes
+        horizon = now_ts - self.window_s
+        while by_bytes:
+            k = next(iter(by_bytes))
+            seen = by_bytes[k]
+            if seen.first_ts >= horizon and len(by_bytes) <= self.max_entries:
                 break
-            self._by_bytes.popitem(last=False)
+            del by_bytes[k]
             tx = self._tx_of.pop(k, None)
             if tx is not None and self._by_tx.get(tx) is seen:
                 del self._by_tx[tx]
@@ -132,7 +136,8 @@ class Dedup:
     def observe(self, frame: Frame, result: Decoded | Rejection | None = None) -> Observation:
         self.frames_in += 1
         now = frame.received_at
-        self._expire(now)
+        now_ts = now.timestamp()
+        self._expire(now_ts)
         bk = bytes_key(frame.telegram)
         seen = self._by_bytes.get(bk)
         tx = None
@@ -140,7 +145,7 @@ class Dedup:
             tx = transmission_id(frame, result)
             if tx is not None:
                 seen = self._by_tx.get(tx)
-        if seen is not None and (now - seen.first_at).total_seconds() <= self.window_s:
+        if seen is not None and now_ts - seen.first_ts <= self.window_s:
             seen.count += 1
             if now > seen.last_at:
                 seen.last_at = now
@@ -149,7 +154,7 @@ class Dedup:
                 seen.best_rssi = frame.rssi_dbm
             self.duplicates += 1
             return Observation(seen.key, False, seen.count, seen.best_rssi, improved)
-        seen = Seen(key=bk, first_at=now, last_at=now, best_rssi=frame.rssi_dbm, frame=frame)
+        seen = Seen(key=bk, first_ts=now_ts, first_at=now, last_at=now, best_rssi=frame.rssi_dbm, frame=frame)
         self._by_bytes[bk] = seen
         self._by_bytes.move_to_end(bk)
         if tx is None:
@@ -158,7 +163,7 @@ class Dedup:
             self._by_tx[tx] = seen
             self._tx_of[bk] = tx
         self.unique += 1
-        self._expire(now)  # the size bound
+        self._expire(now_ts)  # the size bound
         return Observation(bk, True, 1, frame.rssi_dbm, frame.rssi_dbm is not None)
 
     def stats(self) -> dict[str, int]:

@@ -170,7 +170,7 @@ class OutboxWriter(Listener):
     name = "outbox"
 
     def __init__(self, outbox: Outbox, *, commit_rows: int = 200, commit_interval_s: float = 0.25,
-                 maxsize: int = 20_000, on_commit: Callable[[list[int]], None] | None = None,
+                 maxsize: int = 4096, on_commit: Callable[[list[int]], None] | None = None,
                  retry_s: float = 2.0):
         self.outbox = outbox
         self.commit_rows = commit_rows
@@ -303,7 +303,7 @@ class Pipeline:
     def __init__(self, sources: Iterable[Source], *, outbox: Outbox | None = None,
                  route: RouteProgress | None = None, gps: Gps | None = None, keys: Any = None,
                  dedup: Dedup | None = None, listeners: Iterable[Listener] = (),
-                 capture: str | Path | None = None, block_sources: bool = False, intake_size: int = 50_000,
+                 capture: str | Path | None = None, block_sources: bool = False, intake_size: int = 20_000,
                  decoder: Callable[[bytes], Decoded | Rejection] | None = None,
                  on_commit: Callable[[list[int]], None] | None = None, writer_opts: dict | None = None):
         self.sources = list(sources)

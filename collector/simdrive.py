@@ -75,6 +75,7 @@ class SimDrive:
     seed: int = 1
     start: dt.datetime = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)
     origin: tuple[float, float] = (50.35, 18.22)   # Kędzierzyn-Koźle
+    passes: int = 1               # drive the street this many times in a row (a shift repeats streets)
     meters: list[SimMeter] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -95,9 +96,13 @@ class SimDrive:
                                         lat=lat, lon=lon, acc=rnd.randint(0, 255)))
 
     @property
-    def duration_s(self) -> float:
+    def pass_s(self) -> float:
         length = self.n_route * self.spacing_m + 2 * self.range_m
         return length / (self.speed_kmh / 3.6)
+
+    @property
+    def duration_s(self) -> float:
+        return self.pass_s * self.passes
 
     def route_sheet(self, route_id: str = "SIM-1") -> RouteSheet:
         ms = []
@@ -114,23 +119,29 @@ class SimDrive:
 
     def frames(self) -> Iterator[Frame]:
         """Every reception, in receive-time order."""
-        rnd = random.Random(self.seed * 7919 + 1)
+        for k in range(self.passes):
+            yield from self._pass(k)
+
+    def _pass(self, k: int) -> Iterator[Frame]:
+        rnd = random.Random(self.seed * 7919 + 1 + k)
         v = self.speed_kmh / 3.6
         x0 = -self.range_m
+        t_base = k * self.pass_s
         events: list[tuple[float, int, int]] = []
         for idx, m in enumerate(self.meters):
             if m.x_m > 1e8:
                 continue
-            # the van is within range of x_m during [t_in, t_out]
+            # the van is within range of x_m during [t_in, t_out] (in this pass's own time)
             t_in = (m.x_m - self.range_m - x0) / v
             t_out = (m.x_m + self.range_m - x0) / v
-            k = int(max(0.0, (t_in - m.phase_s)) // m.interval_s)
-            t = m.phase_s + k * m.interval_s
+            k0 = int(max(0.0, (t_base + t_in - m.phase_s)) // m.interval_s)
+            t = m.phase_s + k0 * m.interval_s - t_base
             while t <= t_out:
                 if t >= t_in and t >= 0 and rnd.random() >= self.loss:
-                    events.append((t, idx, int((t - m.phase_s) // m.interval_s)))
+                    n = int((t + t_base - m.phase_s) // m.interval_s)  # transmission number: drives ACC
+                    events.append((t, idx, n))
                     if rnd.random() < self.dup_prob:
-                        events.append((t + 0.05, idx, int((t - m.phase_s) // m.interval_s)))
+                        events.append((t + 0.05, idx, n))
                 t += m.interval_s
         events.sort()
         for t, idx, n in events:
@@ -141,7 +152,7 @@ class SimDrive:
                           m.acc + n, m.volume_l + n, status=0x03 if m.alarm else 0x00,
                           error_flags=0x0001 if m.alarm else None)
             van = x0 + v * t
-            at = self.start + dt.timedelta(seconds=t)
+            at = self.start + dt.timedelta(seconds=t_base + t)
             pos = Position(self.origin[0] + van / 111_000.0, self.origin[1], self.speed_kmh, at)
             yield Frame(tg, at, "sim", link_mode="T1", frame_format="A", rssi_dbm=rssi, position=pos)
 

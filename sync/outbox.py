@@ -124,6 +124,27 @@ def _identity_dict(ident: Any) -> dict[str, Any] | None:
             "device_type": ident.device_type}
 
 
+def frame_dict(f: Frame) -> dict[str, Any]:
+    """`Frame.to_dict()` without dataclasses.asdict's deep copies (100 us a frame, most of an append).
+    Same keys and values, so `Frame.from_dict` reads it back."""
+    pos = f.position
+    return {
+        "telegram": f.telegram.hex().upper(), "received_at": f.received_at.isoformat(), "source": f.source,
+        "link_mode": f.link_mode, "frame_format": f.frame_format, "rssi_dbm": f.rssi_dbm, "snr_db": f.snr_db,
+        "freq_offset_hz": f.freq_offset_hz, "crc_ok": f.crc_ok, "stream_time": f.stream_time,
+        "position": None if pos is None else {
+            "lat": pos.lat, "lon": pos.lon, "speed_kmh": pos.speed_kmh,
+            "fix_time": pos.fix_time.isoformat() if pos.fix_time is not None else None},
+        **{k: getattr(f, k) for k in _EXTRA_FRAME_FIELDS},
+    }
+
+
+# fields other engineers may add to Frame later (with defaults): carried along generically
+_EXTRA_FRAME_FIELDS = tuple(k for k in Frame.__dataclass_fields__ if k not in {
+    "telegram", "received_at", "source", "link_mode", "frame_format", "rssi_dbm", "snr_db", "freq_offset_hz",
+    "crc_ok", "stream_time", "position"})
+
+
 def outcome_to_dict(result: Decoded | Rejection | None) -> dict[str, Any]:
     """A JSON-safe summary of a decode result. The raw bytes live in the frame, not here."""
     if result is None:
@@ -409,19 +430,34 @@ class Outbox:
         if items:
             self._check_room()
         rows = [self._row(it) for it in items]
-        seqs: list[int] = []
-        touched = added = 0
+        touched = 0
         with self._tx() as db:
+            # Look keys up first (an upsert would burn an AUTOINCREMENT value on every merge and leave gaps
+            # the server would mistake for lost rows), then insert the new ones in one executemany.
+            existing = self._existing(db, [r[0] for r in rows])
+            new_rows: list[tuple] = []
+            new_at: dict[bytes, int] = {}
+            merges: list[tuple] = []
             for r in rows:
-                # look up first: an upsert would burn an AUTOINCREMENT value on every merge and leave
-                # gaps the server would mistake for lost rows
-                hit = db.execute("SELECT seq FROM outbox WHERE dedup_key=?", (r[0],)).fetchone()
-                if hit is None:
-                    seqs.append(db.execute(_INSERT, r).lastrowid)
-                    added += 1
+                if r[0] in existing or r[0] in new_at:
+                    merges.append(r)
                 else:
-                    db.execute(_TOUCH, (r[3], r[4], r[4], r[4], r[2], r[0]))
-                    seqs.append(hit[0])
+                    new_at[r[0]] = len(new_rows)
+                    new_rows.append(r)
+            if new_rows:
+                before = self._last_seq(db)
+                db.executemany(_INSERT, new_rows)
+                after = self._last_seq(db)
+                if after - before == len(new_rows):
+                    # one writer inside BEGIN IMMEDIATE: AUTOINCREMENT hands out before+1 .. after in order
+                    for k, i in new_at.items():
+                        existing[k] = before + 1 + i
+                else:  # never expected; stay correct anyway
+                    existing.update(self._existing(db, list(new_at)))
+            for r in merges:
+                db.execute(_TOUCH, (r[3], r[4], r[4], r[4], r[2], r[0]))
+            seqs = [existing[r[0]] for r in rows]
+            added = len(new_rows)
             for t in touches:
                 cur = db.execute(_TOUCH, (t.count, t.rssi_dbm, t.rssi_dbm, t.rssi_dbm,
                                           _iso(t.heard_at), t.dedup_key))
@@ -429,6 +465,20 @@ class Outbox:
         self._counters["added"] += added
         self._counters["merged"] += len(rows) - added
         return seqs, touched
+
+    @staticmethod
+    def _existing(db: sqlite3.Connection, keys: list[bytes]) -> dict[bytes, int]:
+        found: dict[bytes, int] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            found.update(db.execute(f"SELECT dedup_key, seq FROM outbox WHERE dedup_key IN "
+                                    f"({','.join('?' * len(chunk))})", chunk).fetchall())
+        return found
+
+    @staticmethod
+    def _last_seq(db: sqlite3.Connection) -> int:
+        row = db.execute("SELECT seq FROM sqlite_sequence WHERE name='outbox'").fetchone()
+        return row[0] if row else 0
 
     @staticmethod
     def _row(it: OutboxItem) -> tuple:
@@ -441,7 +491,7 @@ class Outbox:
             "decoded" if o.get("ok") else "rejected", reason,
             ident.get("manufacturer"), ident.get("id"), ident.get("version"), ident.get("device_type"),
             o.get("access_number"), f.source,
-            json.dumps(f.to_dict(), separators=(",", ":")),
+            json.dumps(frame_dict(f), separators=(",", ":"), default=str),
             json.dumps(o, separators=(",", ":")),
         )
 
