@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -114,6 +115,7 @@ def na1_decrypt(frame: bytes, key: bytes, ci_pos: int = 10) -> bytes | None:
     return dec.update(frame[ci_pos + 3:ci_pos + 19]) + dec.finalize()
 
 
+@lru_cache(maxsize=4096)  # fields and alarms both read it; repeats of one frame cost nothing
 def na1_parse(frame: bytes, plain: bytes, ci_pos: int = 10) -> Na1Reading:
     raw = int.from_bytes(plain[1:5], "little")
     mult = 10 ** ((raw >> 4) & 3)
