@@ -409,6 +409,10 @@ class StoreSink:
             raise PoisonData("invalid_input", str(e)[:300]) from None
         except self._errors.UnknownVan as e:  # deactivated between van_known and here
             raise PoisonData("unknown_van", str(e)[:300]) from None
+        if r.replayed and not self.store.batch_seen(batch.van_id, batch.batch_id):
+            # A "duplicate" answer lets the van delete its rows: never give it without the batch row
+            # actually being there (cheap, and duplicates are rare).
+            raise RuntimeError(f"store reported batch {batch.batch_id} as replayed but has no record of it")
         return IngestResult(duplicate=r.replayed, telegrams_new=r.telegrams_new, readings_new=r.readings_new,
                             decoded_on_server=getattr(r, "decoded", 0))
 
