@@ -61,11 +61,12 @@ class RadioFrame:
     snr_db: float            # estimated Ec/N0 from the tone correlators
     freq_offset_hz: float    # carrier error relative to the mode's nominal frequency
     end_sample: int = 0
+    repaired: int = 0        # decisions changed by CRC-aided repair (0: CRCs matched as received)
 
     def to_json_dict(self) -> dict[str, Any]:
         return {"telegram": self.telegram.hex().upper(), "mode": self.mode, "frame_format": self.frame_format,
                 "t": round(self.t, 7), "rssi_db": round(self.rssi_db, 1), "snr_db": round(self.snr_db, 1),
-                "freq_offset_hz": round(self.freq_offset_hz)}
+                "freq_offset_hz": round(self.freq_offset_hz), "repaired": self.repaired}
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,4 +559,5 @@ class Demodulator:
         rssi = 10 * np.log10(max(p_sig - floor, 1e-9) / 127.5 ** 2)
         sample = self._buf_start + base + int(pos[sync_chip])
         return RadioFrame(d.telegram, d.mode, d.frame_format, sample / self.fs, sample, float(rssi),
-                          float(10 * np.log10(snr)), float(offset), self._buf_start + base + int(pos[c1]))
+                          float(10 * np.log10(snr)), float(offset), self._buf_start + base + int(pos[c1]),
+                          d.repaired)

@@ -19,7 +19,8 @@ from decoders.crc import FrameError, crc16_en13757, decode_frame_a, decode_frame
 
 POLY = 0x3D65
 REPAIR_CANDIDATES = 10   # least reliable edits considered per failing block
-REPAIR_MAX_EDITS = 2     # keeps the chance of a false "repair" around 1e-3 per failing block
+REPAIR_MAX_EDITS = 2     # keeps the chance of a false "repair" below 1e-3 per failing block
+REPAIR_MAX_COST = 0.5    # x the frame's median decision margin
 
 
 def _syndrome_table(n_bits: int) -> list[int]:
@@ -58,12 +59,14 @@ class Edit:
     cost: float     # loss in soft metric if applied (>= 0)
 
 
-def repair_block(block: bytearray, edits: list[Edit] | Callable[[], list[Edit]]) -> bool:
-    """Make data+CRC consistent with at most REPAIR_MAX_EDITS edits (cheapest first). In place."""
+def repair_block(block: bytearray, edits: list[Edit] | Callable[[], list[Edit]]) -> int | None:
+    """Make data+CRC consistent with at most REPAIR_MAX_EDITS edits (cheapest first), in place.
+
+    Returns the number of edits applied (0: the block was fine) or None when no repair fits."""
     n = len(block) - 2
     syndrome = crc16_en13757(block[:n]) ^ (block[n] << 8 | block[n + 1])
     if syndrome == 0:
-        return True
+        return 0
     if callable(edits):
         edits = edits()
     cands = sorted(edits, key=lambda e: e.cost)[:REPAIR_CANDIDATES]  # usually already sorted
@@ -82,10 +85,10 @@ def repair_block(block: bytearray, edits: list[Edit] | Callable[[], list[Edit]])
         if best is not None:
             break
     if best is None:
-        return False
+        return None
     for i in best[1]:
         block[cands[i].byte] ^= cands[i].delta
-    return True
+    return len(best[1])
 
 
 # --- line codes ------------------------------------------------------------------------------------
@@ -101,12 +104,17 @@ class SoftBytes:
         self.data = data          # uint8, n
         self.deltas = deltas      # int, n x k
         self.costs = costs        # float, n x k
+        # only genuinely doubtful decisions may be edited: a block that fails with every decision
+        # confident (an impulse, a collision) is not "repaired" into a random CRC match
+        self.max_cost = REPAIR_MAX_COST * float(np.median(costs)) if costs.size else 0.0
+        self.repaired = 0         # edits applied by the decoder, reported with the frame
 
     def edits(self, lo: int, hi: int, base: int = 0) -> list[Edit]:
         d, c = self.deltas[lo:hi], self.costs[lo:hi]
         flat = np.argsort(c, axis=None)[:REPAIR_CANDIDATES]
         k = d.shape[1]
-        return [Edit(int(i // k) + lo - base, int(d.flat[i]), float(c.flat[i])) for i in flat.tolist()]
+        return [Edit(int(i // k) + lo - base, int(d.flat[i]), float(c.flat[i])) for i in flat.tolist()
+                if c.flat[i] <= self.max_cost]
 
 
 def soft_3of6(soft: np.ndarray) -> SoftBytes:
@@ -147,8 +155,10 @@ def _decode_blocks_a(sb: SoftBytes, n_bytes: int) -> bytes | None:
         blk = bytearray(out[pos:pos + size + 2])
         if len(blk) < size + 2:
             return None
-        if not repair_block(blk, lambda p=pos, z=size: sb.edits(p, p + z + 2, p)):
+        fixed = repair_block(blk, lambda p=pos, z=size: sb.edits(p, p + z + 2, p))
+        if fixed is None:
             return None
+        sb.repaired += fixed
         out[pos:pos + size + 2] = blk
         pos += size + 2
         remaining -= size
@@ -162,6 +172,7 @@ class Decoded:
     mode: str
     frame_format: str
     chips: int          # chips used after the sync (for the frame's end)
+    repaired: int = 0   # nibbles/bits changed by CRC-aided repair
 
 
 class FrameFail(Exception):
@@ -175,7 +186,8 @@ def decode_t1(soft: np.ndarray) -> Decoded:
         raise FrameFail("TRUNCATED")
     sb = soft_3of6(soft[:144])
     blk = bytearray(sb.data[:12].tobytes())
-    if not repair_block(blk, lambda: sb.edits(0, 12)):
+    first = repair_block(blk, lambda: sb.edits(0, 12))
+    if first is None:
         raise FrameFail("CRC")
     if blk[0] < 9:
         raise FrameFail("LENGTH")
@@ -188,7 +200,7 @@ def decode_t1(soft: np.ndarray) -> Decoded:
     if frame is None:
         raise FrameFail("CRC")
     try:
-        return Decoded(decode_frame_a(frame), "T1", "A", 12 * n)
+        return Decoded(decode_frame_a(frame), "T1", "A", 12 * n, first + sb.repaired)
     except FrameError as exc:
         raise FrameFail(exc.reason) from None
 
@@ -198,7 +210,8 @@ def _decode_nrz_a(soft: np.ndarray, mode: str) -> Decoded:
         raise FrameFail("TRUNCATED")
     sb = soft_nrz(soft[:96])
     blk = bytearray(sb.data[:12].tobytes())
-    if not repair_block(blk, lambda: sb.edits(0, 12)):
+    first = repair_block(blk, lambda: sb.edits(0, 12))
+    if first is None:
         raise FrameFail("CRC")
     if blk[0] < 9:
         raise FrameFail("LENGTH")
@@ -211,7 +224,7 @@ def _decode_nrz_a(soft: np.ndarray, mode: str) -> Decoded:
     if frame is None:
         raise FrameFail("CRC")
     try:
-        return Decoded(decode_frame_a(frame), mode, "A", 8 * n)
+        return Decoded(decode_frame_a(frame), mode, "A", 8 * n, first + sb.repaired)
     except FrameError as exc:
         raise FrameFail(exc.reason) from None
 
@@ -225,8 +238,8 @@ def decode_c1_b(soft: np.ndarray) -> Decoded:
         raise FrameFail("TRUNCATED")
     sb = soft_nrz(soft[:96])
     l0 = int(sb.data[0])
-    # L is not protected on its own in format B: also try its least reliable bits flipped
-    l_candidates = [l0] + [l0 ^ e.delta for e in sb.edits(0, 1)[:2]]
+    # L is not protected on its own in format B: also try its least reliable bit flipped
+    l_candidates = [l0] + [l0 ^ e.delta for e in sb.edits(0, 1)[:1]]
     for l_field in l_candidates:
         total = l_field + 1
         if total < 12 or total > 128 or len(soft) < 8 * total:
@@ -234,12 +247,44 @@ def decode_c1_b(soft: np.ndarray) -> Decoded:
         sb = soft_nrz(soft[:8 * total])
         blk = bytearray(sb.data.tobytes())
         blk[0] = l_field
-        if repair_block(blk, lambda b=sb, t=total: b.edits(1, t)):
+        fixed = repair_block(blk, lambda b=sb, t=total: b.edits(1, t))
+        if fixed is not None and crc_alias_ambiguous(blk, soft[:8 * total]):
+            raise FrameFail("AMBIGUOUS")
+        if fixed is not None:
             try:
-                return Decoded(decode_frame_b(bytes(blk)), "C1", "B", 8 * total)
+                return Decoded(decode_frame_b(bytes(blk)), "C1", "B", 8 * total,
+                               fixed + (l_field != l0))
             except FrameError:
                 continue
     raise FrameFail("CRC")
+
+
+CRC_PERIOD = 151          # x^151 = 1 mod the wM-Bus CRC polynomial
+AMBIGUITY_LLR = 8.0       # an alias must be e^8 times less likely than our reading
+
+
+def crc_alias_ambiguous(block: bytearray, soft: np.ndarray) -> bool:
+    """True when another CRC-valid reading of a long block is nearly as likely as ours.
+
+    The wM-Bus CRC polynomial has period 151: flipping two bits 151 (or 302, ...) apart leaves every
+    CRC valid. Format-A blocks (<= 144 bits) are immune; a format-B block is not, so a damaged B frame
+    can pass its CRC. We accept it only if every such alias costs clearly more than our decision."""
+    n = len(block) * 8
+    if n <= CRC_PERIOD:
+        return False
+    bits = np.unpackbits(np.frombuffer(bytes(block), np.uint8)).astype(np.int8) * 2 - 1
+    s = soft[:n].astype(np.float32)
+    cost = bits * s                       # > 0 where our decision agrees with the chip, < 0 if repaired
+    cost[:8] = np.inf                     # L is fixed by the length we decoded with
+    # Gaussian view of the soft chips (+-m, variance v): LLR = 2 m s / v
+    mag = np.abs(s[8:])
+    m, v = float(mag.mean()), float(mag.var()) + 1e-12
+    d = CRC_PERIOD
+    worst = np.inf
+    while d < n:
+        worst = min(worst, float(np.min(cost[:-d] + cost[d:])))
+        d += CRC_PERIOD
+    return 2 * m * worst / v < AMBIGUITY_LLR
 
 
 def decode_s1(soft_chips: np.ndarray) -> Decoded:
@@ -247,7 +292,7 @@ def decode_s1(soft_chips: np.ndarray) -> Decoded:
     bits = soft_chips[1:n:2] - soft_chips[0:n:2]   # bit 1 = chips "01"
     n8 = len(bits) // 8 * 8
     d = _decode_nrz_a(bits[:n8], "S1")
-    return Decoded(d.telegram, "S1", "A", 2 * d.chips)
+    return Decoded(d.telegram, "S1", "A", 2 * d.chips, d.repaired)
 
 
 # --- sync search -----------------------------------------------------------------------------------
@@ -278,13 +323,11 @@ def decode_t1c1(soft: np.ndarray, pos: int) -> Decoded:
     hard = head > 0
     ea = int(np.count_nonzero(hard != MARK_A.astype(bool)))
     eb = int(np.count_nonzero(hard != MARK_B.astype(bool)))
-    tries = []
+    # only the nearer C1 marker is tried (both on a tie): every extra interpretation is another
+    # chance for a damaged frame to pass its CRC by accident
+    order = ["T"]
     if min(ea, eb) <= 3:
-        tries += [("A", ea), ("B", eb)]
-        tries.sort(key=lambda t: t[1])
-        order = [t[0] for t in tries if t[1] <= 4] + ["T"]
-    else:
-        order = ["T"]
+        order = (["A"] if ea <= eb else []) + (["B"] if eb <= ea else []) + order
     last = FrameFail("CRC")
     for what in order:
         try:

@@ -40,7 +40,8 @@ def test_demod_prints_one_json_object_per_frame_and_a_summary(tmp_path):
     truth = [json.loads(x) for x in Path(str(path) + ".truth.jsonl").read_text().splitlines()]
     assert [x["telegram"] for x in lines] == [t["telegram"] for t in truth]
     first = lines[0]
-    assert set(first) == {"telegram", "mode", "frame_format", "t", "rssi_db", "snr_db", "freq_offset_hz"}
+    assert set(first) == {"telegram", "mode", "frame_format", "t", "rssi_db", "snr_db", "freq_offset_hz",
+                          "repaired"}
     assert first["mode"] == "C1" and first["frame_format"] == "B"
     assert abs(first["freq_offset_hz"] + 30000) < 3000
     assert "3 frames (C1 3); 0 CRC failures" in out.stderr

@@ -98,3 +98,27 @@ def test_c1_b_with_a_bad_crc_fails():
     bits = np.unpackbits(np.frombuffer(bytes(frame), np.uint8))
     with pytest.raises(FrameFail):
         decode_c1_b(_soft(bits))
+
+
+def test_wmbus_crc_has_period_151_so_long_format_b_blocks_can_alias():
+    from decoders.crc import decode_frame_b
+
+    frame = bytearray(encode_frame_b(TG))
+    bits = np.unpackbits(np.frombuffer(bytes(frame), np.uint8))
+    bits[40] ^= 1
+    bits[40 + 151] ^= 1
+    alias = np.packbits(bits).tobytes()
+    assert decode_frame_b(alias) != TG             # a different telegram with a valid CRC
+
+
+def test_format_b_refuses_a_reading_with_a_likely_crc_alias():
+    frame = encode_frame_b(TG)
+    soft = _soft(np.unpackbits(np.frombuffer(frame, np.uint8))) * np.float32(1.0)
+    rng = np.random.default_rng(0)
+    soft += rng.normal(0, 0.25, len(soft)).astype(np.float32)     # ~13 dB
+    assert decode_c1_b(soft).telegram == TG        # clean: accepted
+    soft[40] = -0.05 * np.sign(soft[40])           # two weak, wrong chips 151 apart: CRC still passes
+    soft[40 + 151] = -0.05 * np.sign(soft[40 + 151])
+    with pytest.raises(FrameFail) as exc:
+        decode_c1_b(soft)
+    assert exc.value.reason == "AMBIGUOUS"
