@@ -1,6 +1,6 @@
 """Sustained frames/s through the collector's stages on this machine.
 
-    .venv/bin/python bench/collector/throughput.py [--frames 200000]
+    .venv/bin/python bench/collector/throughput.py [--frames 100000]
 
 Stages, each on the same synthetic drive-by traffic (plain telegrams, ~30% duplicates):
   dedup            Dedup.observe alone
@@ -26,7 +26,7 @@ from sync.outbox import Outbox, OutboxItem
 
 
 def traffic(n: int) -> tuple[SimDrive, list]:
-    sim = SimDrive(n_route=4000, n_foreign=8000, range_m=200.0, spacing_m=10.0, seed=3)
+    sim = SimDrive(n_route=4000, n_foreign=8000, range_m=200.0, spacing_m=10.0, seed=3, passes=max(1, n // 25_000))
     frames = list(itertools.islice(sim.frames(), n))
     return sim, frames
 
@@ -34,7 +34,9 @@ def traffic(n: int) -> tuple[SimDrive, list]:
 def bench(n: int) -> dict:
     sim, frames = traffic(n)
     n = len(frames)
-    out: dict = {"frames": n, "unique": len({f.telegram for f in frames})}
+    import os
+
+    out: dict = {"frames": n, "unique": len({f.telegram for f in frames}), "loadavg_1min": os.getloadavg()[0]}
 
     d = Dedup()
     t = time.perf_counter()
@@ -69,5 +71,5 @@ def bench(n: int) -> dict:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--frames", type=int, default=200_000)
+    ap.add_argument("--frames", type=int, default=100_000)
     print(json.dumps(bench(ap.parse_args().frames), indent=1))
