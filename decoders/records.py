@@ -453,7 +453,12 @@ def parse_payload(tg, payload: bytes) -> Rejection | None:
                 return Rejection(Reject.COMPACT_FORMAT_UNKNOWN,
                                  f"format signature {sig:04X} not learned yet", tg.raw, tg.meter,
                                  tuple(tg.ci_chain))
+            data_crc = payload[2] | payload[3] << 8
             payload = expand_compact(fmt, payload[4:])
+            if crc16_en13757(payload) != data_crc:
+                # 9 of the corpus' 10 compact frames check out over the rebuilt records; one Kamstrup
+                # layout does not, with values the reference confirms: note it, do not reject
+                tg.notes.append("compact frame data CRC does not match the rebuilt records")
             readings, mfct, more, _ = parse_records(payload, 0, len(payload))
         else:
             learn = tg.state is not None
