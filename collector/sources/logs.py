@@ -107,6 +107,9 @@ class CaptureParser(Parser):
             frame = Frame.from_dict(json.loads(text))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             return [_rejected("SYNTAX", f"capture line: {exc}", line)]
+        t = frame.telegram
+        if not t or t[0] != len(t) - 1:  # captures hold normalised telegrams; anything else is damage
+            return [_rejected("LENGTH", f"capture telegram of {len(t)} bytes with L={t[0] if t else None}", line)]
         return [Entry(frame=frame, received_at=frame.received_at)]
 
 
@@ -200,7 +203,10 @@ class Rtl433CsvParser(Parser):
         text = line.decode("utf-8", "replace").rstrip("\r\n")
         if not text.strip():
             return []
-        row = next(csv.reader([text]))
+        try:
+            row = next(csv.reader([text]))
+        except csv.Error as exc:
+            return [_rejected("SYNTAX", f"rtl_433 CSV: {exc}", line)]
         if self.header is None:
             if "data" not in row or "model" not in row:
                 return [_rejected("SYNTAX", "rtl_433 CSV without a model/data header", line)]
@@ -366,7 +372,10 @@ def sniff(lines: list[bytes], *, binary: bool) -> str:
         return "rtlwmbus"
     if first.startswith("telegram=") or any(t.startswith("telegram=") for t in texts):
         return "simulation"
-    header = next(csv.reader([first]))
+    try:
+        header = next(csv.reader([first]))
+    except csv.Error:
+        header = []
     if "model" in header and "data" in header:
         return "rtl433-csv"
     if all(_CUL_LINE.match(t) for t in texts) and first.startswith("b"):
@@ -528,7 +537,7 @@ class LogSource(Source):
                 continue
             try:
                 self._entries.extend(self._parser.feed(line))
-            except (ValueError, KeyError, IndexError, TypeError) as exc:
+            except (ValueError, KeyError, IndexError, TypeError, csv.Error) as exc:
                 self._entries.append(_rejected("SYNTAX", f"{type(exc).__name__}: {exc}", line))
         return self._entries.pop(0)
 
