@@ -166,3 +166,29 @@ def test_partial_records_kept_in_error():
     with pytest.raises(RecordError) as e:
         recs("0C13785634120C1378")
     assert len(e.value.readings) == 1
+
+
+def test_compact_frame_learned_and_crc_checked():
+    from decoders import DecoderState, decode
+    from decoders.build import build_telegram
+    from decoders.crc import crc16_en13757
+    from decoders.records import format_signature
+
+    records = bytes.fromhex("0C1378563412426C9F2C")
+    headers = bytes.fromhex("0C13426C")
+    values = bytes.fromhex("785634129F2C")
+
+    def compact(crc: int) -> bytes:
+        t = bytearray(build_telegram(ci=0x7B, records=b"", meter_id="55556666"))
+        t += format_signature(headers).to_bytes(2, "little") + crc.to_bytes(2, "little") + values
+        t[0] = len(t) - 1
+        return bytes(t)
+
+    good = compact(crc16_en13757(records))
+    state = DecoderState()
+    assert decode(good, state=state).reason.value == "COMPACT_FORMAT_UNKNOWN"
+    assert decode(build_telegram(ci=0x7A, records=records, meter_id="55556666"), state=state).ok
+    r = decode(good, state=state)
+    assert r.ok and r.compact and r.fields["total_m3"] == 12345.678 and not r.notes
+    r = decode(compact(0x1234), state=state)
+    assert r.ok and any("data CRC" in n for n in r.notes)
