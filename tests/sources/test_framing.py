@@ -185,3 +185,21 @@ def test_amber_command_mode_recovers_frames_whatever_the_garbage(chunks):
                     for g, t in chunks)
     messages, _, _ = run(amb8465.decode, data)
     assert [m.payload[:-1] for m in messages] == [t for _, t in chunks]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_framers_never_raise_and_always_progress(data):
+    for decode, kw in ((im871a.decode, {}), (amb8465.decode, {}), (amb8465.decode, {"transparent": True}),
+                       (cul.decode, {}), (decode_transparent, {})):
+        buf = bytearray(data)
+        for _ in range(len(data) + 1):
+            consumed, item = decode(buf, **kw)
+            assert 0 <= consumed <= len(buf)
+            if consumed == 0:
+                assert item is None
+                break
+            del buf[:consumed]
+        if kw.get("transparent") is not None or decode in (cul.decode, decode_transparent):
+            consumed, _ = decode(buf, final=True, **kw) if buf else (0, None)
+            assert consumed == len(buf)
