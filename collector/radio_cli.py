@@ -111,54 +111,43 @@ def demod(file: str | None, rtl_tcp: str | None, pyrtlsdr_tcp: bool, device: int
     """Demodulate wM-Bus T1/C1/S1 from an IQ file or a live SDR: one JSON object per frame on stdout."""
     import time
 
-    from collector.sources.base import SourceError
-
     chosen = [x is not None for x in (file, rtl_tcp, device)]
     if sum(chosen) != 1:
         raise click.UsageError("give exactly one of FILE, --rtl-tcp HOST:PORT or --device N")
     t_cpu, t_wall = time.process_time(), time.perf_counter()
-    try:
-        if file is not None:
-            from collector.sources.iq import IqFileSource
-
-            src = IqFileSource(file, fmt=fmt, rate=rate, freq=freq, modes=modes, realtime=realtime)
-        elif rtl_tcp is not None:
-            from collector.sources.rtltcp import RtlTcpSource
-
-            host, _, port = rtl_tcp.rpartition(":")
-            if not host or not port.isdigit():
-                raise click.BadParameter("--rtl-tcp wants HOST:PORT")
-            src = RtlTcpSource(host, int(port), freq=freq, rate=rate, gain=gain, ppm=ppm, modes=modes,
-                               protocol="pyrtlsdr" if pyrtlsdr_tcp else "rtl_tcp")
-        else:
-            from collector.sources.rtlsdr import RtlSdrSource
-
-            src = RtlSdrSource(device or 0, freq=freq, rate=rate, gain=gain, ppm=ppm, modes=modes)
-    except SourceError as exc:
-        raise click.ClickException(str(exc)) from None
+    if file is not None and not realtime:
+        # plain file: straight to the demodulator (collector.sources pulls in the decoding stack,
+        # which would be most of the start-up here)
+        demodulator, frames = _file_frames(file, fmt, rate, freq, modes)
+        src = None
+    else:
+        src = _open_live(file, rtl_tcp, pyrtlsdr_tcp, device, freq, rate, fmt, modes, gain, ppm, realtime)
+        demodulator, frames = src.demod, _source_frames(src)
     shown = 0
     n = 0
     try:
-        with src:
-            while True:
-                try:
-                    rf = src.recv_radio(None)
-                except KeyboardInterrupt:
-                    break
-                if show_failures:
-                    shown = _print_failures(src, shown)
-                if rf is None:
-                    if src.exhausted or src.closed:
-                        break
-                    continue
-                n += 1
-                click.echo(json.dumps(rf.to_json_dict()))
-    except SourceError as exc:
-        raise click.ClickException(str(exc)) from None
+        for rf in frames:
+            if show_failures:
+                shown = _print_failures(demodulator.stats, shown)
+            if rf is None:
+                continue
+            n += 1
+            click.echo(json.dumps(rf.to_json_dict()))
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:
+        from collector.sources.base import SourceError
+
+        if isinstance(exc, SourceError):
+            raise click.ClickException(str(exc)) from None
+        raise
+    finally:
+        if src is not None:
+            src.close()
     if show_failures:
-        _print_failures(src, shown)
-    st = src.demod.stats
-    air = st.samples / src.fs
+        _print_failures(demodulator.stats, shown)
+    st = demodulator.stats
+    air = st.samples / demodulator.fs
     cpu, wall = time.process_time() - t_cpu, time.perf_counter() - t_wall
     modes_seen = ", ".join(f"{k} {v}" for k, v in sorted(st.by_mode.items())) or "none"
     click.echo(f"{n} frames ({modes_seen}); {st.crc_failures} CRC failures; {st.bursts} bursts; "
@@ -166,9 +155,68 @@ def demod(file: str | None, rtl_tcp: str | None, pyrtlsdr_tcp: bool, device: int
                f"{cpu:.2f} s CPU)", err=True)
 
 
-def _print_failures(src, shown: int) -> int:  # noqa: ANN001 - an SdrSource
-    fails = list(src.demod.stats.failures)
-    total = src.demod.stats.crc_failures
+def _file_frames(file: str, fmt: str | None, rate: str | None, freq: str | None, modes: str):  # noqa: ANN202
+    from pathlib import Path
+
+    from collector.radio.demod import Demodulator
+    from collector.radio.iqformat import BYTES_PER_SAMPLE, IqFormatError, resolve
+
+    path = Path(file)
+    if not path.is_file():
+        raise click.ClickException(f"IQ file {path} does not exist")
+    try:
+        info = resolve(path, fmt, _freq(rate) if rate else None, _freq(freq) if freq else None)
+        wanted = tuple(m.strip().upper() for m in modes.split(",") if m.strip()) or ("T1", "C1", "S1")
+        demodulator = Demodulator(info.fs, info.centre_hz, info.fmt, wanted)
+    except (IqFormatError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    chunk = (1 << 20) * BYTES_PER_SAMPLE[info.fmt]
+
+    def gen():  # noqa: ANN202
+        with path.open("rb") as f:
+            while data := f.read(chunk):
+                usable = len(data) // BYTES_PER_SAMPLE[info.fmt] * BYTES_PER_SAMPLE[info.fmt]
+                yield from demodulator.feed(data[:usable])
+        yield from demodulator.flush()
+
+    return demodulator, gen()
+
+
+def _open_live(file, rtl_tcp, pyrtlsdr_tcp, device, freq, rate, fmt, modes, gain, ppm, realtime):  # noqa: ANN001, ANN202
+    from collector.sources.base import SourceError
+
+    try:
+        if file is not None:
+            from collector.sources.iq import IqFileSource
+
+            return IqFileSource(file, fmt=fmt, rate=rate, freq=freq, modes=modes, realtime=realtime)
+        if rtl_tcp is not None:
+            from collector.sources.rtltcp import RtlTcpSource
+
+            host, _, port = rtl_tcp.rpartition(":")
+            if not host or not port.isdigit():
+                raise click.BadParameter("--rtl-tcp wants HOST:PORT")
+            return RtlTcpSource(host, int(port), freq=freq, rate=rate, gain=gain, ppm=ppm, modes=modes,
+                                protocol="pyrtlsdr" if pyrtlsdr_tcp else "rtl_tcp")
+        from collector.sources.rtlsdr import RtlSdrSource
+
+        return RtlSdrSource(device or 0, freq=freq, rate=rate, gain=gain, ppm=ppm, modes=modes)
+    except SourceError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _source_frames(src):  # noqa: ANN001, ANN202
+    """RadioFrames from an SdrSource; yields None now and then so failures can be printed live."""
+    while True:
+        rf = src.recv_radio(1.0)
+        if rf is None and (src.exhausted or src.closed):
+            return
+        yield rf
+
+
+def _print_failures(stats, shown: int) -> int:  # noqa: ANN001 - DemodStats
+    fails = list(stats.failures)
+    total = stats.crc_failures
     new = fails[len(fails) - min(total - shown, len(fails)):] if total > shown else []
     for t, channel, reason in new:
         click.echo(json.dumps({"crc_failure": True, "t": round(t, 6), "channel": channel, "reason": reason}),

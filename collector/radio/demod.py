@@ -368,7 +368,7 @@ class Demodulator:
                         found.append(f)
                         self.stats.frames += 1
                         self.stats.by_mode[f.mode] = self.stats.by_mode.get(f.mode, 0) + 1
-        if not found and fail is not None and fail[2] == "CRC":
+        if not found and fail is not None and fail[2] in ("CRC", "AMBIGUOUS"):
             self.stats.crc_failures += 1
             self.stats.failures.append(fail)
         return found

@@ -14,8 +14,8 @@ from itertools import combinations
 
 import numpy as np
 
+from collector.radio.crc import FrameError, crc16_en13757, decode_frame_a, decode_frame_b, frame_a_length
 from collector.radio.phy import SYNC_C1_A, SYNC_C1_B, SYNC_S1, SYNC_T1C1, THREE_OF_SIX_CHIPS, bits_of
-from decoders.crc import FrameError, crc16_en13757, decode_frame_a, decode_frame_b, frame_a_length
 
 POLY = 0x3D65
 REPAIR_CANDIDATES = 10   # least reliable edits considered per failing block

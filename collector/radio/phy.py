@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from decoders.crc import encode_frame_a, encode_frame_b
+from collector.radio.crc import encode_frame_a, encode_frame_b
 
 T1C1_FREQ_HZ = 868.95e6
 S1_FREQ_HZ = 868.30e6
