@@ -458,6 +458,8 @@ class LogSource(Source):
     def __init__(self, path: str | os.PathLike[str], format: str | None = None, *, speed: float | str = 0,
                  link_mode: str | None = None, rssi: bool | str | None = None, start: str | None = None,
                  name: str | None = None, **options: Any):
+        if options:
+            raise SpecError(f"log: unknown option(s) {', '.join(sorted(options))}")
         path = str(path)
         if not path:
             raise SpecError("log: needs a file name (log:FILE)")

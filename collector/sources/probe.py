@@ -36,13 +36,16 @@ def candidate_ports() -> list[str]:
 def probe_port(port: str, link_modes: tuple[str, ...] | None = None, *, kinds: tuple[str, ...] = PROBE_ORDER,
                timeout: float = 0.3, **options: Any) -> SerialStickSource | None:
     """Return an open, configured source for the stick on `port`, or None if nothing answered."""
+    options = dict(options)
+    command_timeout = float(options.pop("command_timeout", 1.0))
+    reconnect = options.pop("reconnect", True)
     for kind in kinds:
         cls = source_class(kind)
         src = cls(port, link_modes, reconnect=False, command_timeout=timeout, **options)  # type: ignore[call-arg]
         try:
             if src._open():  # noqa: SLF001 - the probe *is* the handshake
-                src.command_timeout = float(options.get("command_timeout", 1.0))
-                src.reconnect = True
+                src.command_timeout = command_timeout
+                src.reconnect = str(reconnect).lower() not in ("0", "false", "no", "off")
                 return src  # type: ignore[return-value]
         except SourceError:
             pass

@@ -19,7 +19,14 @@ from typing import Any
 
 import serial
 
-from collector.sources.base import Rejected, Source, SourceError, SourceUnavailable, parse_link_modes
+from collector.sources.base import (
+    Rejected,
+    Source,
+    SourceError,
+    SourceUnavailable,
+    SpecError,
+    parse_link_modes,
+)
 from collector.sources.framing import Skipped
 from decoders.frame import Frame
 
@@ -44,8 +51,10 @@ class SerialStickSource(Source):
     def __init__(self, port: str, link_modes: tuple[str, ...] | str | None = None, *,
                  baudrate: int | None = None, reconnect: bool | str = True,
                  backoff_min: float | str = 0.05, backoff_max: float | str = 2.0,
-                 command_timeout: float | str = 1.0, stale_after: float | str = 2.0, serial_factory: Callable[..., Any] | None = None,
-                 name: str | None = None, **options: Any):
+                 command_timeout: float | str = 1.0, stale_after: float | str = 2.0,
+                 serial_factory: Callable[..., Any] | None = None, name: str | None = None, **options: Any):
+        if options:
+            raise SpecError(f"{self.kind}: unknown option(s) {', '.join(sorted(options))}")
         if not port:
             raise SourceUnavailable(f"{self.kind}: no serial port given")
         super().__init__(name or f"{self.kind}:{port}")
@@ -71,7 +80,6 @@ class SerialStickSource(Source):
         self._next_attempt = 0.0
         self._connected_once = False
         self.device_info: dict[str, Any] = {}
-        self.options = options
 
     @classmethod
     def from_spec(cls, args: str, options: dict[str, Any]) -> Source:

@@ -196,3 +196,12 @@ def test_multi_source_survives_a_failing_member(tmp_path):
 def test_auto_with_no_stick_is_a_typed_error(tmp_path):
     with pytest.raises(SourceUnavailable, match="no receiver stick"):
         open_source("auto:t1", ports=str(tmp_path / "none"), probe_timeout=0.05)
+
+
+def test_unknown_options_are_rejected(tmp_path):
+    with pytest.raises(SpecError, match="unknown option"):
+        open_source("im871a:/dev/ttyUSB0:t1?baud=57600")
+    with pytest.raises(SpecError, match="unknown option"):
+        open_source(f"log:{tmp_path / 'x'}?sped=2")
+    with pytest.raises(SpecError, match="unknown option"):
+        open_source("virtual:x?y=1")

@@ -199,7 +199,7 @@ def test_close_from_another_thread_while_blocked(emulator):
 @pytest.mark.parametrize("kind", STICKS)
 def test_auto_probe_finds_each_stick(emulator, kind, tmp_path):
     emu = emulator(kind, [Transmission(SAMPLE_A, "T1")])
-    with open_source("auto:t1", ports=f"{tmp_path / 'absent'},{emu.port}", probe_timeout=0.2) as src:
+    with open_source("auto:t1", ports=f"{tmp_path / 'absent'},{emu.port}", probe_timeout=0.2, **FAST) as src:
         assert src.kind == kind
         assert recv_n(src, 1)[0].telegram == SAMPLE_A
 
