@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+from functools import lru_cache
 from typing import Any
 
 from decoders.drivers import register
@@ -10,6 +11,7 @@ from decoders.drivers._lib import F, SpecDriver, error_flags, lib
 from decoders.telegram import Telegram
 
 
+@lru_cache(maxsize=4096)
 def _months_back(d: _dt.date, n: int) -> str:
     m = d.month - 1 - n
     y = d.year + m // 12
