@@ -106,10 +106,10 @@ def channels_for(fs: float, centre_hz: float, modes: tuple[str, ...]) -> list[Ch
 
 def boxcar(x: np.ndarray, n: int) -> np.ndarray:
     """y[i] = sum(x[i:i+n]) via a cumulative sum (the matched filter of a one-chip tone)."""
-    c = np.empty(len(x) + 1, dtype=x.dtype)
-    c[0] = 0
-    np.cumsum(x, out=c[1:])
-    return c[n:] - c[:-n]
+    c = x.cumsum()
+    y = c[n - 1:].copy()
+    y[1:] -= c[:-n]
+    return y
 
 
 class Demodulator:
@@ -303,9 +303,10 @@ class Demodulator:
 
     def _onset(self, power: np.ndarray, b0: int, b1: int, floor: float) -> int:
         """First block at half the burst's power rise (smoothing and merged noise blips start runs early)."""
-        level = float(np.median(power[b0:b1]))
+        seg = power[b0:b1]
+        level = float(np.partition(seg, len(seg) // 2)[len(seg) // 2])
         half = floor + 0.5 * (level - floor)
-        p2 = power[b0:b1]
+        p2 = seg
         if len(p2) > 1:
             p2 = 0.5 * (p2[:-1] + p2[1:])
         # sustained rise only: an impulse just before the burst must not move the start

@@ -106,8 +106,15 @@ class SoftBytes:
         self.costs = costs        # float, n x k
         # only genuinely doubtful decisions may be edited: a block that fails with every decision
         # confident (an impulse, a collision) is not "repaired" into a random CRC match
-        self.max_cost = REPAIR_MAX_COST * float(np.median(costs)) if costs.size else 0.0
+        self._max_cost: float | None = None
         self.repaired = 0         # edits applied by the decoder, reported with the frame
+
+    @property
+    def max_cost(self) -> float:
+        if self._max_cost is None:  # only blocks that need repair pay for the median
+            c = self.costs.ravel()
+            self._max_cost = REPAIR_MAX_COST * float(np.partition(c, len(c) // 2)[len(c) // 2]) if c.size else 0.0
+        return self._max_cost
 
     def edits(self, lo: int, hi: int, base: int = 0) -> list[Edit]:
         d, c = self.deltas[lo:hi], self.costs[lo:hi]
