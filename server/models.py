@@ -330,8 +330,9 @@ class RawTelegram(Base):
     driver: Mapped[str | None] = mapped_column(String(64))
     decoder_version: Mapped[str | None] = mapped_column(String(32))
 
+    # No (meter_id, received_at) B-tree: with telegrams from 25,000 meters interleaved it cost half of bulk
+    # ingest (BENCHMARKS.md). Per-meter history is read from readings; redecode sorts once.
     __table_args__ = (
-        Index(None, "meter_id", "received_at"),
         # Telegrams arrive roughly in time order: a BRIN index on PostgreSQL costs almost nothing per insert
         # (a B-tree here halved bulk ingest); SQLite gets an ordinary index.
         Index(None, "received_at", postgresql_using="brin"),

@@ -198,13 +198,19 @@ def _apply(store: Store, results: list[tuple], before: dict[int, StoredRow], rep
 
 def _retry_compact(store: Store, retry: dict[int, list[StoredRow]], keys, version: str,
                    report: RedecodeReport) -> None:
+    # One pass over the telegrams of all affected meters (no per-meter index on raw_telegrams).
+    history: dict[int, list[StoredRow]] = {}
+    ids = list(retry)
+    for k in range(0, len(ids), 1000):
+        for rows in _stored(store, only_failed=False, reasons=None, since=None, until=None,
+                            meter_ids=ids[k:k + 1000], chunk=CHUNK):
+            for r in rows:
+                history.setdefault(r[3], []).append(r)  # type: ignore[arg-type]
     for meter_id, failed in retry.items():
-        # Feed the meter's whole history in reception order to a fresh state so the full frames teach the
+        # The meter's whole history in reception order, through a fresh state, so the full frames teach the
         # compact formats; only the retried telegrams' results are applied (the others were already).
         _init_worker(keys, version)
-        history = [r for rows in _stored(store, only_failed=False, reasons=None, since=None, until=None,
-                                          meter_ids=[meter_id], chunk=CHUNK) for r in rows]
-        history.sort(key=lambda r: (r[2], r[0]))
+        rows = sorted(history.get(meter_id, []), key=lambda r: (r[2], r[0]))
         wanted = {r[0]: r for r in failed}
-        results = [res for res in _decode_chunk(history) if res[0] in wanted]
+        results = [res for res in _decode_chunk(rows) if res[0] in wanted]
         _apply(store, results, wanted, report, None)
