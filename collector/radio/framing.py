@@ -247,30 +247,43 @@ def decode_c1_b(soft: np.ndarray) -> Decoded:
     l0 = int(sb.data[0])
     # L is not protected on its own in format B: also try its least reliable bit flipped
     l_candidates = [l0] + [l0 ^ e.delta for e in sb.edits(0, 1)[:1]]
+    last = FrameFail("CRC")
     for l_field in l_candidates:
         total = l_field + 1
-        if total < 12 or total > 128 or len(soft) < 8 * total:
-            continue  # telegrams > 126 bytes carry a block 3: rare in C1, not attempted here
+        if total < 12 or len(soft) < 8 * total:
+            continue
         sb = soft_nrz(soft[:8 * total])
         blk = bytearray(sb.data.tobytes())
         blk[0] = l_field
-        fixed = repair_block(blk, lambda b=sb, t=total: b.edits(1, t))
-        if fixed is not None and crc_alias_ambiguous(blk, soft[:8 * total]):
-            raise FrameFail("AMBIGUOUS")
-        if fixed is not None:
+        # block 2 runs to byte 126 at most (+ its CRC); a longer frame has a block 3 with its own CRC
+        bounds = [(0, min(total, 128))] + ([(128, total)] if total > 128 else [])
+        if total > 128 and total - 128 < 3:
+            continue
+        edits = 0
+        for lo, hi in bounds:
+            part = blk[lo:hi]
+            fixed = repair_block(part, lambda b=sb, a=lo, z=hi: b.edits(max(a, 1), z, a))
+            if fixed is None:
+                break
+            if crc_alias_ambiguous(part, soft[8 * lo:8 * hi], skip_l=(lo == 0)):
+                last = FrameFail("AMBIGUOUS")
+                fixed = None
+                break
+            blk[lo:hi] = part
+            edits += fixed
+        else:
             try:
-                return Decoded(decode_frame_b(bytes(blk)), "C1", "B", 8 * total,
-                               fixed + (l_field != l0))
+                return Decoded(decode_frame_b(bytes(blk)), "C1", "B", 8 * total, edits + (l_field != l0))
             except FrameError:
                 continue
-    raise FrameFail("CRC")
+    raise last
 
 
 CRC_PERIOD = 151          # x^151 = 1 mod the wM-Bus CRC polynomial
 AMBIGUITY_LLR = 8.0       # an alias must be e^8 times less likely than our reading
 
 
-def crc_alias_ambiguous(block: bytearray, soft: np.ndarray) -> bool:
+def crc_alias_ambiguous(block: bytearray, soft: np.ndarray, skip_l: bool = True) -> bool:
     """True when another CRC-valid reading of a long block is nearly as likely as ours.
 
     The wM-Bus CRC polynomial has period 151: flipping two bits 151 (or 302, ...) apart leaves every
@@ -282,9 +295,10 @@ def crc_alias_ambiguous(block: bytearray, soft: np.ndarray) -> bool:
     bits = np.unpackbits(np.frombuffer(bytes(block), np.uint8)).astype(np.int8) * 2 - 1
     s = soft[:n].astype(np.float32)
     cost = bits * s                       # > 0 where our decision agrees with the chip, < 0 if repaired
-    cost[:8] = np.inf                     # L is fixed by the length we decoded with
+    if skip_l:
+        cost[:8] = np.inf                 # L is fixed by the length we decoded with
     # Gaussian view of the soft chips (+-m, variance v): LLR = 2 m s / v
-    mag = np.abs(s[8:])
+    mag = np.abs(s[8:] if skip_l else s)
     m, v = float(mag.mean()), float(mag.var()) + 1e-12
     d = CRC_PERIOD
     worst = np.inf

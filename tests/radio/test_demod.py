@@ -174,3 +174,10 @@ def test_weak_traffic_never_invents_frames_or_trips_the_demodulator():
     assert {f.telegram for f in frames} <= sent
     assert d.stats.internal_errors == 0, list(d.stats.internal)
     assert d.stats.frames == len(frames) > 0
+
+
+def test_long_c1_format_b_with_a_block_3(rng):
+    tg = random_telegram(rng, 200)
+    b = Burst(tg, "C1", "B", 0.004, 22, 8e3, 0.002)
+    frames, d = demod_all(synth_raw([b]))
+    assert [(f.telegram, f.frame_format) for f in frames] == [(tg, "B")], d.stats.to_dict()
