@@ -2,8 +2,9 @@
 
 `seed_sample` writes, through the store's API, one service point per billing rule of domain notes §3 with
 the figures of the worked example. `seed_town` generates N service points with a year of monthly radio
-readings, a garden sub-meter at every tenth, a replacement at every fiftieth and gaps at every
-twentieth, so a benchmark run exercises every path.
+readings, a garden sub-meter at every tenth, two unread months at every twentieth, a meter replacement
+in the last month at every fiftieth and a register rollover at every hundredth, so a benchmark run
+exercises those paths.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from decimal import Decimal
 
 from server.billing.period import add_months, at_midnight
 from server.store import NewReading, Store
+
+MODULUS = Decimal(100_000)   # five whole-m3 digits
 
 
 def t(y: int, m: int, d: int = 1, h: int = 0) -> datetime:
@@ -93,18 +96,35 @@ def seed_town(store: Store, n: int, *, months: int = 12, end: date = date(2026, 
         acc = store.upsert_account(f"A-{k:06d}", f"Customer {k}")
         sp_id = store.upsert_service_point(code, account_id=acc, address=f"ul. Testowa {k}")
         main = store.upsert_meter("APA", f"{k:08d}", 1, 0x07, role="main", register_digits=5)
-        store.install_meter(main, sp_id, "main", at_midnight(first) - timedelta(days=30), 0)
+        installed = at_midnight(first) - timedelta(days=30)
+        daily = Decimal(rng.randint(50, 600)) / 1000        # 50..600 L a day
+        start_value = Decimal(99_990) if k % 100 == 5 else Decimal(rng.randint(0, 5000))  # some roll over
+
+        def register(at: datetime, start_value: Decimal = start_value, daily: Decimal = daily,
+                     installed: datetime = installed) -> Decimal:
+            secs = Decimal((at - installed).total_seconds())
+            return (start_value + daily * secs / 86400).quantize(Decimal("0.001"))
+
+        store.install_meter(main, sp_id, "main", installed, start_value)
         counts["service_points"] += 1
         counts["meters"] += 1
-        daily = Decimal(rng.randint(50, 600)) / 1000        # 50..600 L a day
-        value = Decimal(rng.randint(0, 5000))
+        new = None
+        replace_at = at_midnight(add_months(end, -1)) + timedelta(days=14, hours=12)
+        if k % 50 == 11:                                    # replaced mid-month before `end`
+            new = store.upsert_meter("APA", f"8{k:07d}", 1, 0x07, role="main", register_digits=5)
+            store.replace_meter(main, new, replace_at, final_reading=register(replace_at) % MODULUS,
+                                initial_reading=0)
+            counts["meters"] += 1
         d = first
         for _ in range(months + 1):
             if k % 20 == 7 and d.month in (3, 4):            # unread for two months
                 d = add_months(d, 1)
                 continue
             at = at_midnight(d) + timedelta(hours=rng.randint(0, 72))
-            pending.append(NewReading(main, value + daily * ((at - at_midnight(first)).days), at, "radio"))
+            if new is not None and at >= replace_at:
+                pending.append(NewReading(new, register(at) - register(replace_at), at, "radio"))
+            else:
+                pending.append(NewReading(main, register(at) % MODULUS, at, "radio"))
             d = add_months(d, 1)
         if k % 10 == 3:
             g = store.upsert_meter("APA", f"9{k:07d}", 1, 0x07, role="garden",

@@ -251,6 +251,13 @@ def test_exceptions_report_alarms_and_implausible():
     assert [e.detail for e in bill.exceptions if e.kind == ExceptionKind.ALARM] == ["leak"]
 
 
+def test_a_period_without_any_reading_is_reported_unread_even_when_interpolated():
+    sp = ServicePoint("SP1", installations=[main([rr(t(2026, 9, 15), 100), rr(t(2026, 11, 15), 120)])])
+    bill = bill_service_point(sp, OCT)
+    assert bill.water.source == Source.RADIO and bill.water.m3 == D("10.164")
+    assert kinds(bill) == ["unread"]
+
+
 def test_meter_plausibility_limits():
     readings = [rr(t(2026, 10, 1), 100), rr(t(2026, 11, 1), 110)]
     ok = main(readings, plausible_min_m3=D(1), plausible_max_m3=D(20))
