@@ -4,7 +4,8 @@
 
 Mixes:
 * corpus: every corpus telegram (prior telegrams first, the cases' keys configured), plain and keyed;
-* route: 10,000 synthetic water meters, each with its own AES key, one mode-5 telegram each (a drive).
+* route: 10,000 synthetic OMS water meters (no family driver: core + generic fields), each with its own
+  AES key, one mode-5 telegram each (a drive).
 Key stores: only the keys the mix needs, and 10,000 meters' keys (100,000 for the route mix), to show
 that lookups do not slow down as configured meters grow.
 Measured: the `decode()` function in-process (one core), `amr decode --keys K --format json FILE`
@@ -59,7 +60,7 @@ def route_mix(n: int, seed: int = 7) -> tuple[list[tuple[bytes, str | None, byte
         mid = f"{40000000 + i:08d}"
         key = rnd.randbytes(16)
         keys[mid] = key
-        t = build_telegram(mfct="APA", meter_id=mid, version=0x14, device_type=7, acc=rnd.randrange(256),
+        t = build_telegram(mfct="ABC", meter_id=mid, version=0x01, device_type=7, acc=rnd.randrange(256),
                            mode=5, key=key, records=WATER)
         mix.append((t, None, key))
     return mix, keys

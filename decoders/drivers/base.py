@@ -119,9 +119,15 @@ _FORMATTERS: dict[type, Callable[[Any], Any]] = {
 }
 
 
+_AS_IS = frozenset({int, str, type(None), bool})
+
+
 def format_value(v: Any) -> Any:
     """Render a reading value as wmbusmeters prints it: dates YYYY-MM-DD, datetimes YYYY-MM-DD HH:MM."""
-    f = _FORMATTERS.get(type(v))
+    t = type(v)
+    if t in _AS_IS:
+        return v
+    f = _FORMATTERS.get(t)
     if f is not None:
         return f(v)
     if isinstance(v, (_dt.date, _dt.time, bytes, float)) and not isinstance(v, bool):  # subclasses

@@ -102,7 +102,10 @@ def standard_name(r: Reading) -> str | None:
     return f"{base}_{infix}_{unit}" if infix else f"{base}_{unit}"
 
 
-_NAME_CACHE: dict[tuple[str, int, str], str | None] = {}
+# record header hex -> (field name or None, unit multiplier): the header fixes quantity, storage,
+# tariff, subunit, function and VIFEs, so each distinct header is named once per process
+_NAME_CACHE: dict[str, tuple[str | None, float]] = {}
+_NUMBER = (int, float)
 
 
 class GenericDriver(Driver):
@@ -111,23 +114,21 @@ class GenericDriver(Driver):
     def fields(self, tg: Telegram) -> dict[str, Any]:
         out: dict[str, Any] = {}
         cache = _NAME_CACHE
+        fmt = format_value
         for r in tg.readings:
-            # the record header fixes quantity, storage, tariff, subunit, function and VIFEs
-            ck = (r.dif_vif, r.vif, r.quantity)
-            name = cache.get(ck, "")
-            if name == "":
-                name = standard_name(r)
-                if len(cache) < 50_000:
-                    cache[ck] = name
+            hit = cache.get(r.dif_vif)
+            if hit is None or r.quantity == "plain_text_unit":
+                q = r.quantity
+                hit = (standard_name(r), _SECONDS.get(q) or _DAYS.get(q) or 1.0)
+                if len(cache) < 50_000 and q != "plain_text_unit":
+                    cache[r.dif_vif] = hit
+            name, mult = hit
             if name is None or name in out:
                 continue
             v = r.value
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                if r.quantity in _SECONDS:
-                    v = v * _SECONDS[r.quantity]
-                elif r.quantity in _DAYS:
-                    v = v * _DAYS[r.quantity]
-            out[name] = format_value(v)
+            if mult != 1.0 and type(v) in _NUMBER:
+                v = v * mult
+            out[name] = fmt(v)
         if tg.sts is not None:
             out["status"] = sts_text(tg.sts)
         return out
