@@ -2,8 +2,9 @@
 
 Chain, cheapest first (so that idle air costs almost nothing):
 1. burst detection on a decimated power estimate straight from the raw bytes (look-up table, block sums
-   against a tracked noise floor); power steps inside a burst start extra candidates (collisions);
-2. per burst and channel: carrier offset from the preamble (symmetry of the power spectrum, refined by a
+   against a tracked noise floor; a long-smoothed twin for weak S1); power steps inside a burst start
+   extra candidates (collisions);
+2. per burst and channel: carrier offset from the preamble (power-weighted mean frequency, refined by a
    two-chip-lag autocorrelation), then two tone correlators (non-coherent matched filters, boxcar over
    one chip via cumulative sums);
 3. chip timing for the whole burst from the chip-rate line of |tone energy difference| (rate and phase,
@@ -411,7 +412,7 @@ class Demodulator:
         return tbl[:n]
 
     def _coarse_offset(self, x: np.ndarray, st: int, ch: Channel) -> float | None:
-        """Carrier estimate from the preamble: the centre about which the spectrum is symmetric."""
+        """Carrier estimate from the preamble: its spectral centroid (a "01" preamble is balanced)."""
         # S1's preamble is >= 17 ms: start well inside it, the weak-S1 onset is only ~1 ms exact
         dur = 0.3e-3 if ch.name == "T1C1" else 3e-3
         a = st + int((60e-6 if ch.name == "T1C1" else 1.5e-3) * self.fs)
