@@ -49,7 +49,7 @@ def decode(telegram: bytes, *, keys: KeyStore | None = None, state: DecoderState
             if drv is None:
                 tg.notes.append(f"driver {driver!r} unknown: detected instead")
         if drv is None:
-            drv = reg.by_identity(tg.identity)
+            drv = reg.by_identity(tg.identity) or reg.detect(tg)
         tg.driver = drv
         walk_layers(tg)
         if drv is None and tg.tpl_identity is not None:

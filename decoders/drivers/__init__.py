@@ -20,10 +20,14 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from decoders.drivers.base import Driver
 from decoders.model import Identity
+
+if TYPE_CHECKING:
+    from decoders.telegram import Telegram
 
 _NOT_FAMILIES = frozenset({"base", "generic"})
 
@@ -76,6 +80,22 @@ def by_identity(ident: Identity | None) -> Driver | None:
     return _BY_MVT.get((ident.manufacturer, ident.version, ident.device_type))
 
 
+# Detectors for meters whose link-layer address is coded their own way (Diehl PRIOS frames carry id
+# bytes where version and type belong): called with the Telegram when no detect triple matched; a
+# detector may correct the identity and returns the driver, or None. Family modules append to it.
+DETECTORS: list[Callable[[Telegram], Driver | None]] = []
+
+
+def detect(tg: Telegram) -> Driver | None:
+    if not _loaded:
+        load_all()
+    for detector in DETECTORS:
+        drv = detector(tg)
+        if drv is not None:
+            return drv
+    return None
+
+
 def names() -> list[str]:
     load_all()
     return sorted(_BY_NAME)
@@ -88,5 +108,5 @@ def detect_table() -> dict[tuple[str, int, int], str]:
 
 from decoders.drivers.generic import GENERIC  # noqa: E402  (needs register/Driver above)
 
-__all__ = ["Driver", "GENERIC", "LOAD_ERRORS", "by_identity", "by_name", "detect_table", "load_all",
-           "names", "register"]
+__all__ = ["DETECTORS", "Driver", "GENERIC", "LOAD_ERRORS", "by_identity", "by_name", "detect", "detect_table",
+           "load_all", "names", "register"]

@@ -110,20 +110,27 @@ NA1_HISTORIC = Lookup((*_NA1_COMMON, (0x01, "BATTERY_LIFETIME_THRESHOLD_EXCEEDED
 
 @register
 class ApatorNa1(SpecDriver):
-    """APT-WMBUS-NA-1: ACC and a clear status byte, then one AES-CBC block (all-zero sample key)."""
+    """APT-WMBUS-NA-1: ACC and a clear status byte, then one AES-CBC block whose first byte is 0x2F.
+
+    The key must be configured (meters leave the factory with an all-zero key, which users then add):
+    without one the telegram is NO_KEY, and a block not starting with 0x2F is a wrong key, never readings.
+    """
 
     name = "apatorna1"
     meter_type = "WaterMeter"
     detect = frozenset({("APA", 0x14, 0x07)})
-    default_keys = (bytes(16),)
 
     def payload(self, tg: Telegram) -> Rejection | None:
         if tg.ci not in MFCT_CI:
             return tg_parse_records(tg)
-        key = tg.key() or self.default_keys[0]
+        key = tg.key()
+        if key is None:
+            return reject(tg, Reject.NO_KEY, "Apator NA-1 manufacturer AES block and no key configured")
         plain = na1_decrypt(tg.data, key, tg.tpl_offset)
         if plain is None:
             return reject(tg, Reject.LENGTH, "NA-1 frame shorter than its encrypted block")
+        if plain[0] != 0x2F:
+            return reject(tg, Reject.WRONG_KEY, "NA-1 block does not decrypt to its 0x2F marker")
         tg.payload = plain
         tg.security = "mfct_aes_cbc_iv"
         tg.decryption = "decrypted"

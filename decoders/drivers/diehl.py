@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from decoders.drivers import register
+from decoders.drivers import DETECTORS, by_identity, register
 from decoders.drivers._lib import F, Field, Lookup, SpecDriver, error_flags, lib, num
 from decoders.drivers.base import reject, tg_parse_records
 from decoders.drivers.diehl_prios import (
     DEFAULT_KEYS,
+    DIEHL_MANUFACTURERS,
     Interpretation,
     diehl_identity,
     interpretation,
@@ -145,6 +146,21 @@ class IzarV2(_Prios):
     name = "izarv2"
     detect = frozenset()  # izar claims the same meters by detection; izarv2 is chosen by name
 
+    def payload(self, tg: Telegram) -> Rejection | None:
+        rej = super().payload(tg)
+        if rej is None and tg.decryption == "descrambled":
+            # The reference classifies this driver's PRIOS step as a payload transformation (public
+            # keys: obfuscation, not security); report it the same way.
+            tg.security = "none"
+            tg.decryption = "plain"
+        return rej
+
+    def prios(self, tg: Telegram) -> tuple[bytes, bytes] | None:
+        if len(tg.payload) < 5 or tg.readings or interpretation(tg.data) not in (
+                Interpretation.PRIOS, Interpretation.SAP_PRIOS):
+            return None
+        return tg.data, tg.payload
+
     def fields(self, tg: Telegram) -> dict[str, Any]:
         got = self.prios(tg)
         if got is None:
@@ -239,3 +255,19 @@ class Dme173(_DiehlOms):
 
 
 __all__ = ["Dme07", "Dme173", "Field", "Hydrus", "Izar", "IzarV2", "fix_identity"]
+
+
+def _detect(tg: Telegram) -> SpecDriver | None:
+    """PRIOS / REAL_DATA frames: correct the identity first, then detect by the printed address."""
+    data = tg.data
+    if len(data) < 15 or tg.identity is None or tg.identity.manufacturer not in DIEHL_MANUFACTURERS:
+        return None
+    before = tg.identity
+    fix_identity(tg)
+    if tg.identity is before:
+        return None
+    found = by_identity(tg.identity)
+    return found if isinstance(found, SpecDriver) else None
+
+
+DETECTORS.append(_detect)

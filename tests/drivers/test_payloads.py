@@ -208,3 +208,13 @@ def test_lfsr_byte_tables_equal_the_bitwise_definition() -> None:
     for _ in range(2000):
         r = rnd.getrandbits(32)
         assert _step8_bitwise(r) & 0xFF == _T0[r & 0xFF] ^ _T1[(r >> 8) & 0xFF] ^ _T2[(r >> 16) & 0xFF] ^ _T3[r >> 24]
+
+
+def test_diehl_prios_detected_without_a_driver_name() -> None:
+    # SAP PRIOS codes id bytes where version and type belong; the Diehl detector corrects the identity.
+    r = _decode("1944304C72242421D401A2013D4013DD8B46A4999C1293E582CC")
+    assert r.driver == "izar" and r.meter.id == "21242472"
+    assert r.fields["total_m3"] == 3.488
+    # REAL_DATA (CFG mode 16-31) hydrus frame: swapped address, detected as hydrus.
+    r = _decode("1E4424238B06204790607A2A0010D80413DDC00000426CBF23441382BB0000")
+    assert r.driver == "hydrus" and r.meter.id == "60904720" and r.fields["total_m3"] == 49.373
