@@ -33,9 +33,11 @@ def _registry():
 def decode(telegram: bytes, *, keys: KeyStore | None = None, state: DecoderState | None = None,
            driver: str | None = None) -> Decoded | Rejection:
     """Decode one telegram. Never raises for bad bytes: a `Rejection` carries the typed reason."""
-    try:
+    if type(telegram) is bytes:
+        raw = telegram
+    elif isinstance(telegram, (bytes, bytearray, memoryview)):
         raw = bytes(telegram)
-    except (TypeError, ValueError):
+    else:  # bytes(5) would quietly make five zero bytes
         return Rejection(Reject.MALFORMED, f"not bytes: {type(telegram).__name__}", b"")
     tg = None
     try:

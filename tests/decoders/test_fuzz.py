@@ -64,5 +64,8 @@ def test_corpus_with_any_driver(t, driver):
 
 
 def test_non_bytes_input():
-    r = decode("not bytes")  # type: ignore[arg-type]
-    assert isinstance(r, Rejection)
+    for bad in ("not bytes", 5, None, [1, 2]):
+        r = decode(bad)  # type: ignore[arg-type]
+        assert isinstance(r, Rejection) and r.reason.value == "MALFORMED"
+    t = TELEGRAMS[0]
+    assert decode(bytearray(t)).ok == decode(memoryview(t)).ok == decode(t).ok
