@@ -2,17 +2,17 @@
 
     report = redecode(store, only_failed=True)          # `amr redecode --failed`
 
-Raw telegrams are immutable truth; readings are derived. One streaming query reads telegrams ordered by
-(meter, id), so a meter's telegrams mostly land in the same chunk and the same worker (compact frames
-need the full frame that taught their format first). Chunks go to a ProcessPoolExecutor (all cores by
-default); each worker holds the store's keys (handed over at start, never logged) and its own
-DecoderState, and returns plain tuples. The parent resolves meter ids, inserts readings and alarms with
-ON CONFLICT DO NOTHING (so readings already there stay as they are, and running twice adds nothing), and
-updates a telegram's outcome columns only where the outcome changed (decoded now, other reason, other
-driver, other meter).
+Raw telegrams are immutable truth; readings are derived. The parent streams telegrams from one query
+ordered by (meter, id), so a meter's telegrams mostly land in the same chunk (compact frames need the full
+frame that taught their format first), and hands chunks to a ProcessPoolExecutor (all cores by default).
+Each worker holds the store's keys (handed over at start, never logged), its own DecoderState and its own
+database connection, and does the whole job for its chunk in one transaction: decode, resolve meter ids,
+insert readings and alarms with ON CONFLICT DO NOTHING (readings already there stay; a second run adds
+nothing), and update a telegram's outcome columns only where the outcome changed (decoded now, another
+reason, another driver, another meter). Only counts travel back, so the parent is never the bottleneck.
 
-Telegrams whose compact format was unknown in their worker are decoded once more at the end, in
-order, in the parent, with one DecoderState per meter.
+Telegrams whose compact format was unknown in their worker are decoded once more at the end, in the
+parent, through a fresh DecoderState fed that meter's whole history in reception order.
 """
 
 from __future__ import annotations
@@ -52,21 +52,30 @@ class RedecodeReport:
     def rate(self) -> float:
         return self.telegrams / self.seconds if self.seconds else 0.0
 
+    def merge(self, other: RedecodeReport) -> None:
+        for name in ("telegrams", "decoded", "newly_decoded", "outcome_changed", "readings_new", "alarms_new"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for reason, n in other.rejected.items():
+            self.rejected[reason] = self.rejected.get(reason, 0) + n
+
 
 # ----------------------------------------------------------------------------------------- worker side
 
 _keys: Any = None
 _state: Any = None
 _version: str | None = None
+_store: Store | None = None
 
 
-def _init_worker(key_entries: list[tuple[str, bytes, str]], version: str) -> None:
-    global _keys, _state, _version
+def _init_worker(key_entries: list[tuple[str, bytes, str]], version: str, url: str | None = None) -> None:
+    global _keys, _state, _version, _store
     from decoders.state import DecoderState
 
     _keys = build_keystore(key_entries)
     _state = DecoderState()
     _version = version
+    if url is not None:
+        _store = Store(url, decode=False)
 
 
 def _decode_chunk(rows: list[StoredRow]) -> list[tuple]:
@@ -92,6 +101,52 @@ def _decode_chunk(rows: list[StoredRow]) -> list[tuple]:
         out.append((tid, cols["decode_ok"], cols["reject_reason"], cols["reject_detail"], cols["driver"], ident,
                     cols["access_no"], readings, alarms))
     return out
+
+
+def _work_chunk(rows: list[StoredRow]) -> tuple[RedecodeReport, list[StoredRow]]:
+    """Decode and store one chunk in this worker; returns its counts and the compact frames to retry."""
+    assert _store is not None
+    report = RedecodeReport()
+    retry: list[StoredRow] = []
+    _apply(_store, _decode_chunk(rows), {r[0]: r for r in rows}, report, retry)
+    return report, retry
+
+
+def _apply(store: Store, results: list[tuple], before: dict[int, StoredRow], report: RedecodeReport,
+           retry: list[StoredRow] | None) -> None:
+    idents = [r[5] for r in results if r[5] is not None]
+    meter_ids = store.resolve_meters(idents) if idents else {}
+    readings: list[dict[str, Any]] = []
+    alarms: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    version = store.decoder_version
+    for tid, ok, reason, detail, driver, ident, access_no, rds, als in results:
+        old = before[tid]
+        if retry is not None and reason == "COMPACT_FORMAT_UNKNOWN" and old[3] is not None:
+            retry.append(old)
+            continue
+        report.telegrams += 1
+        mid = meter_ids.get(ident) if ident is not None else None
+        if ok:
+            report.decoded += 1
+            if not old[4]:
+                report.newly_decoded += 1
+            for r in rds:
+                r["meter_id"] = mid
+            for a in als:
+                a["meter_id"] = mid
+            readings += rds
+            alarms += als
+        else:
+            report.rejected[reason or "?"] = report.rejected.get(reason or "?", 0) + 1
+        if (ok, reason, driver, mid) != (old[4], old[5], old[6], old[3]):
+            changes.append({"id": tid, "decode_ok": ok, "reject_reason": reason, "reject_detail": detail,
+                            "driver": driver, "meter_id": mid, "access_no": access_no, "decoder_version": version})
+    with store.engine.begin() as conn:
+        report.readings_new += repository.insert_ignore(conn, T_READINGS, readings, READING_KEY)
+        report.alarms_new += repository.insert_ignore(conn, T_ALARMS, alarms, ("telegram_sha256", "alarm"))
+        repository.update_by_id(conn, T_TELEGRAMS, changes)
+    report.outcome_changed += len(changes)
 
 
 # ----------------------------------------------------------------------------------------- parent side
@@ -126,89 +181,48 @@ def redecode(store: Store, *, only_failed: bool = False, reasons: Iterable[str] 
     t0 = time.perf_counter()
     keys = store.key_entries()
     version = store.decoder_version
-    before: dict[int, StoredRow] = {}
-    retry: dict[int, list[StoredRow]] = {}
+    retry: list[StoredRow] = []
     with ProcessPoolExecutor(max_workers=report.workers, initializer=_init_worker,
-                             initargs=(keys, version)) as pool:
+                             initargs=(keys, version, store.url)) as pool:
         pending: set[Future] = set()
 
-        def drain(block: bool) -> None:
-            nonlocal pending
-            if not pending:
-                return
-            done, pending = wait(pending, return_when=FIRST_COMPLETED) if block else (
-                {f for f in pending if f.done()}, {f for f in pending if not f.done()})
+        def collect(done: Iterable[Future]) -> None:
             for f in done:
-                _apply(store, f.result(), before, report, retry)
+                part, again = f.result()
+                report.merge(part)
+                retry.extend(again)
                 if progress:
                     progress(report)
 
         for rows in _stored(store, only_failed=only_failed, reasons=reasons, since=since, until=until,
                             meter_ids=meter_ids, chunk=chunk):
-            for r in rows:
-                before[r[0]] = r
-            pending.add(pool.submit(_decode_chunk, rows))
-            while len(pending) >= 2 * report.workers:
-                drain(block=True)
-            drain(block=False)
-        while pending:
-            drain(block=True)
+            pending.add(pool.submit(_work_chunk, rows))
+            if len(pending) >= 2 * report.workers:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                collect(done)
+        done, pending = wait(pending)
+        collect(done)
     if retry:
         _retry_compact(store, retry, keys, version, report)
     report.seconds = time.perf_counter() - t0
     return report
 
 
-def _apply(store: Store, results: list[tuple], before: dict[int, StoredRow], report: RedecodeReport,
-           retry: dict[int, list[StoredRow]] | None) -> None:
-    idents = [r[5] for r in results if r[5] is not None]
-    meter_ids = store.resolve_meters(idents) if idents else {}
-    readings: list[dict[str, Any]] = []
-    alarms: list[dict[str, Any]] = []
-    changes: list[dict[str, Any]] = []
-    for tid, ok, reason, detail, driver, ident, access_no, rds, als in results:
-        old = before.pop(tid)
-        if retry is not None and reason == "COMPACT_FORMAT_UNKNOWN" and old[3] is not None:
-            retry.setdefault(old[3], []).append(old)
-            continue
-        report.telegrams += 1
-        mid = meter_ids.get(ident) if ident is not None else None
-        if ok:
-            report.decoded += 1
-            if not old[4]:
-                report.newly_decoded += 1
-            for r in rds:
-                r["meter_id"] = mid
-            for a in als:
-                a["meter_id"] = mid
-            readings += rds
-            alarms += als
-        else:
-            report.rejected[reason or "?"] = report.rejected.get(reason or "?", 0) + 1
-        if (ok, reason, driver, mid) != (old[4], old[5], old[6], old[3]):
-            changes.append({"id": tid, "decode_ok": ok, "reject_reason": reason, "reject_detail": detail,
-                            "driver": driver, "meter_id": mid, "access_no": access_no,
-                            "decoder_version": store.decoder_version})
-    with store.engine.begin() as conn:
-        report.readings_new += repository.insert_ignore(conn, T_READINGS, readings, READING_KEY)
-        report.alarms_new += repository.insert_ignore(conn, T_ALARMS, alarms, ("telegram_sha256", "alarm"))
-        repository.update_by_id(conn, T_TELEGRAMS, changes)
-    report.outcome_changed += len(changes)
-
-
-def _retry_compact(store: Store, retry: dict[int, list[StoredRow]], keys, version: str,
-                   report: RedecodeReport) -> None:
+def _retry_compact(store: Store, retry: list[StoredRow], keys, version: str, report: RedecodeReport) -> None:
+    by_meter: dict[int, list[StoredRow]] = {}
+    for r in retry:
+        by_meter.setdefault(r[3], []).append(r)  # type: ignore[arg-type]
     # One pass over the telegrams of all affected meters (no per-meter index on raw_telegrams).
     history: dict[int, list[StoredRow]] = {}
-    ids = list(retry)
+    ids = list(by_meter)
     for k in range(0, len(ids), 1000):
         for rows in _stored(store, only_failed=False, reasons=None, since=None, until=None,
                             meter_ids=ids[k:k + 1000], chunk=CHUNK):
             for r in rows:
                 history.setdefault(r[3], []).append(r)  # type: ignore[arg-type]
-    for meter_id, failed in retry.items():
-        # The meter's whole history in reception order, through a fresh state, so the full frames teach the
-        # compact formats; only the retried telegrams' results are applied (the others were already).
+    for meter_id, failed in by_meter.items():
+        # The whole history in reception order through a fresh state, so the full frames teach the compact
+        # formats; only the retried telegrams' results are applied (the others were already).
         _init_worker(keys, version)
         rows = sorted(history.get(meter_id, []), key=lambda r: (r[2], r[0]))
         wanted = {r[0]: r for r in failed}

@@ -371,7 +371,7 @@ def _utc(t: dt.datetime | None, what: str) -> dt.datetime | None:
 class Store:
     def __init__(self, url: str | None = None, *, engine: Engine | None = None, master_key: MasterKey | None = None,
                  decode: bool = True):
-        self.url = db.database_url(url) if engine is None else str(engine.url)
+        self.url = db.database_url(url) if engine is None else engine.url.render_as_string(hide_password=False)
         self.engine = engine or db.make_engine(url)
         self._master = master_key
         self._meter_ids: dict[IdentityKey, int] = {}
