@@ -39,6 +39,11 @@ def _lines(sources: tuple[str, ...]) -> Iterator[str]:
 def _request(line: str) -> tuple[bytes | None, str | None, str | None, str]:
     """A line -> (telegram, key hex, driver, hex text). telegram None: not understood."""
     s = line.strip()
+    if s[:1] != "{":
+        try:  # the common case: a plain hex line
+            return bytes.fromhex(s), None, None, s
+        except ValueError:
+            pass
     if s.startswith("{"):
         try:
             obj = json.loads(s)
