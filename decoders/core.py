@@ -239,11 +239,14 @@ def _tpl_header(tg: Telegram, pos: int, kind: str) -> int:
 
 
 def _candidate_keys(tg: Telegram) -> tuple[bytes, ...]:
+    """AES-128 keys to try: the configured one, else the driver's published defaults."""
     k = tg.key()
     if k is not None:
+        if len(k) != 16:  # an 8-byte key belongs to a manufacturer scrambler, not to AES
+            raise Fail(Reject.WRONG_KEY, f"the configured key has {len(k)} bytes; this telegram needs AES-128")
         return (k,)
     drv = tg.driver
-    return drv.default_keys if drv is not None else ()
+    return tuple(k for k in drv.default_keys if len(k) == 16) if drv is not None else ()
 
 
 def _mode5(tg: Telegram, pos: int, start: int) -> None:

@@ -186,3 +186,9 @@ def test_generated_encrypted_round_trips(key, other, meter, acc, counter, value,
     if other != key:
         bad = decode(t, keys=keys(mid, other))
         assert not bad.ok and bad.reason.value in ("WRONG_KEY", "MAC_MISMATCH", "PAYLOAD_CRC")
+
+
+def test_short_key_for_aes_is_a_wrong_key():
+    t = build_telegram(mode=5, key=KEY, records=RECORDS)
+    r = decode(t, keys=KeyStore.single(bytes(8)))
+    assert not r.ok and r.reason.value == "WRONG_KEY" and "internal" not in r.detail
