@@ -62,7 +62,7 @@ from sqlalchemy import Engine, Table, and_, delete, func, or_, select, update
 from decoders.frame import Frame
 from decoders.model import Decoded, Identity, Rejection
 from server import db, derive, repository
-from server.keyvault import MasterKey
+from server.keyvault import KeyVaultError, MasterKey
 from server.models import (
     Account,
     AlarmRecord,
@@ -379,6 +379,7 @@ class Store:
         self._keys: Any = None
         self._decode_enabled = decode
         self._decoder_state: Any = None
+        self._warned_keys = False
         self.decoder_version = decoder_version()
 
     def __repr__(self) -> str:
@@ -403,7 +404,9 @@ class Store:
     @property
     def master_key(self) -> MasterKey:
         if self._master is None:
-            self._master = MasterKey.load()
+            # Only a store without keys may mint a master key: with sealed keys present, a missing master key
+            # is a configuration error, and a fresh one would just fail to open them.
+            self._master = MasterKey.load(create=self.key_count() == 0)
         return self._master
 
     # ------------------------------------------------------------------ vans
@@ -491,7 +494,14 @@ class Store:
             from decoders import decode
         except ImportError:
             return items, 0
-        keys = self.keystore()
+        try:
+            keys = self.keystore()
+        except KeyVaultError as e:
+            # Raw frames must still be kept: decode without keys now, `amr redecode` once the key is back.
+            if not self._warned_keys:
+                log.error("meter keys unavailable, decoding without them: %s", e)
+                self._warned_keys = True
+            keys = None
         state = self._state()
         n = 0
         out = []

@@ -82,3 +82,39 @@ def test_master_key_file_is_created_private(tmp_path, monkeypatch):
     monkeypatch.setenv("AMR_MASTER_KEY", "nothex")
     with pytest.raises(KeyVaultError):
         MasterKey.load()
+
+
+def test_ingest_keeps_raw_frames_when_the_master_key_is_wrong(store: Store, db_url: str, corpus, caplog):
+    """A misconfigured master key must not lose data: frames are stored undecoded-with-reason and an error
+    is logged; redecode with the right key recovers the readings."""
+    import datetime as dt
+
+    from decoders import KeyStore, decode
+    from decoders.frame import Frame
+    from server.redecode import redecode
+
+    r = next(r for r in corpus if r.get("water") and r.get("key")
+             and decode(bytes.fromhex(r["telegram"]), keys=KeyStore.single(r["key"])).ok
+             and decode(bytes.fromhex(r["telegram"]), keys=KeyStore.single(r["key"])).readings
+             and not decode(bytes.fromhex(r["telegram"])).ok)
+    t = bytes.fromhex(r["telegram"])
+    ident = decode(t, keys=KeyStore.single(r["key"])).meter
+    store.set_key(ident.id, bytes.fromhex(r["key"]), ident.manufacturer)
+    wrong = Store(db_url, master_key=MasterKey(os.urandom(32)))
+    wrong.add_van("van-01")
+    res = wrong.ingest_batch("van-01", "b", [(Frame(t, dt.datetime(2026, 10, 1, tzinfo=dt.UTC), "t"), None)])
+    wrong.close()
+    assert res.telegrams_new == 1 and res.readings_new == 0
+    assert "meter keys unavailable" in caplog.text and r["key"] not in caplog.text.upper()
+    assert redecode(store, only_failed=True, workers=1).readings_new > 0
+
+
+def test_no_master_key_is_minted_over_existing_keys(store: Store, db_url: str, tmp_path, monkeypatch):
+    store.set_key("00000001", KEY)
+    monkeypatch.delenv("AMR_MASTER_KEY", raising=False)
+    monkeypatch.setenv("AMR_MASTER_KEY_FILE", str(tmp_path / "absent.key"))
+    fresh = Store(db_url)
+    with pytest.raises(KeyVaultError):
+        fresh.keystore()
+    fresh.close()
+    assert not (tmp_path / "absent.key").exists()
