@@ -7,7 +7,8 @@ accepted), comma or semicolon separated, one header line; decimals may use a com
 Integers (version, device_type) are decimal unless written 0x.., as in route sheets.
 
 meters.csv
-    required: manufacturer, id, version, device_type
+    required: manufacturer, id, version, device_type — the metering device's identity as decoders report it
+              (`Decoded.meter`: the long-header identity behind a radio converter, else the link layer's)
     optional: role (main|garden|sewage|own_intake), model, serial, driver, legalised_on, legalised_until
               (YYYY-MM-DD), register_digits, transmit_interval_s, transmit_window, plausible_min_m3,
               plausible_max_m3
