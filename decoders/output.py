@@ -9,7 +9,7 @@ import datetime as _dt
 from typing import Any
 
 from decoders.drivers.base import format_value, sts_text
-from decoders.model import Decoded, Identity, Rejection
+from decoders.model import Decoded, Identity, Reading, Rejection
 
 SCHEMA_VERSION = 1
 
@@ -26,6 +26,25 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, float) and v != v:  # NaN is not JSON
         return None
     return v
+
+
+# record header hex -> the JSON keys it fixes (all but the value): built once per distinct header
+_RECORD_STATIC: dict[tuple[str, str], dict[str, Any]] = {}
+_PLAIN = frozenset({int, str, type(None), bool})
+
+
+def _record(x: Reading) -> dict[str, Any]:
+    key = (x.dif_vif, x.unit)
+    static = _RECORD_STATIC.get(key)
+    if static is None:
+        static = {"quantity": x.quantity, "unit": x.unit, "storage": x.storage, "tariff": x.tariff,
+                  "subunit": x.subunit, "function": x.function, "dif_vif": x.dif_vif}
+        if x.vifes:
+            static["vifes"] = x.vifes  # a tuple: shared safely, serialised as an array
+        if len(_RECORD_STATIC) < 50_000:
+            _RECORD_STATIC[key] = static
+    v = x.value
+    return {"value": v if type(v) in _PLAIN else _jsonable(v), **static}
 
 
 def error_dict(r: Rejection) -> dict[str, Any]:
@@ -55,12 +74,7 @@ def to_json(r: Decoded | Rejection) -> dict[str, Any]:
         "status_text": sts_text(r.status) if r.status is not None else None,
         "driver": r.driver,
         "media": r.media,
-        "records": [
-            {"quantity": x.quantity, "value": _jsonable(x.value), "unit": x.unit, "storage": x.storage,
-             "tariff": x.tariff, "subunit": x.subunit, "function": x.function, "dif_vif": x.dif_vif,
-             **({"vifes": list(x.vifes)} if x.vifes else {})}
-            for x in r.readings
-        ],
+        "records": [_record(x) for x in r.readings],
         "fields": {k: _jsonable(v) for k, v in r.fields.items()},
         "alarms": sorted(a.value for a in r.alarms),
         "alarm_bits": r.alarm_bits,
