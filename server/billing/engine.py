@@ -287,9 +287,10 @@ class _Run:
                     self.flag(ExceptionKind.REVERSE, f"register fell from {r.previous} to {r.value}",
                               inst.meter_id, r.at)
             if inst.role != Role.GARDEN and inst.installed_at < self.b and (inst.removed_at or FAR) > self.a \
-                    and not any(p.method in ("reading", "due_date") for p in reg.real_points(self.a, self.b)) \
+                    and not reg.real_points(self.a, self.b) \
                     and not any(e.kind == ExceptionKind.UNREAD and e.meter_id == inst.meter_id
                                 for e in self.exceptions):
+                # a fitter's installation or removal reading counts: it is a real reading
                 self.flag(ExceptionKind.UNREAD, "no reading inside the period: boundaries interpolated",
                           inst.meter_id)
             if inst.role != Role.MAIN:
