@@ -20,19 +20,24 @@ def _ident(i: Identity | None) -> dict[str, Any] | None:
     return {"manufacturer": i.manufacturer, "id": i.id, "version": i.version, "device_type": i.device_type}
 
 
+_PLAIN = frozenset({int, str, type(None), bool})
+
+
 def _jsonable(v: Any) -> Any:
+    t = type(v)
+    if t in _PLAIN:
+        return v
+    if t is float:
+        return None if v != v else v  # NaN is not JSON
     if isinstance(v, (_dt.date, _dt.time, bytes)):
         return format_value(v)
-    if isinstance(v, float) and v != v:  # NaN is not JSON
-        return None
+    if isinstance(v, float):
+        return None if v != v else float(v)
     return v
 
 
 # record header hex -> the JSON keys it fixes (all but the value): built once per distinct header
 _RECORD_STATIC: dict[tuple[str, str], dict[str, Any]] = {}
-_PLAIN = frozenset({int, str, type(None), bool})
-
-
 def _record(x: Reading) -> dict[str, Any]:
     key = (x.dif_vif, x.unit)
     static = _RECORD_STATIC.get(key)
@@ -75,7 +80,7 @@ def to_json(r: Decoded | Rejection) -> dict[str, Any]:
         "driver": r.driver,
         "media": r.media,
         "records": [_record(x) for x in r.readings],
-        "fields": {k: _jsonable(v) for k, v in r.fields.items()},
+        "fields": {k: v if type(v) in _PLAIN else _jsonable(v) for k, v in r.fields.items()},
         "alarms": sorted(a.value for a in r.alarms),
         "alarm_bits": r.alarm_bits,
         "mfct_data": r.mfct_data.hex().upper() if r.mfct_data else None,
