@@ -171,12 +171,14 @@ class OutboxWriter(Listener):
 
     def __init__(self, outbox: Outbox, *, commit_rows: int = 200, commit_interval_s: float = 0.25,
                  maxsize: int = 4096, on_commit: Callable[[list[int]], None] | None = None,
-                 retry_s: float = 2.0):
+                 retry_s: float = 2.0, idle_checkpoint_s: float = 30.0):
         self.outbox = outbox
         self.commit_rows = commit_rows
         self.commit_interval_s = commit_interval_s
         self.on_commit = on_commit
         self.retry_s = retry_s
+        self.idle_checkpoint_s = idle_checkpoint_s
+        self._checkpointed = True
         self._q: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
         self.counters = Counter[str]()
         self.full = False
@@ -200,6 +202,8 @@ class OutboxWriter(Listener):
                 ev = self._q.get(timeout=timeout) if timeout > 0 else self._q.get_nowait()
             except queue.Empty:
                 ev = None
+                if not pending:
+                    self._maybe_checkpoint()
             if ev is _STOP:
                 stopping = True
             elif ev is not None:
@@ -216,6 +220,21 @@ class OutboxWriter(Listener):
                 if items or touches:
                     self._commit(items, touches, True)
                 return
+
+    def _maybe_checkpoint(self) -> None:
+        """When the radio has been quiet for a while, fold the WAL back into the database (keeps the -wal
+        file, and the next reader's startup, small)."""
+        if self._checkpointed or self.last_commit_at is None:
+            return
+        if time.time() - self.last_commit_at < self.idle_checkpoint_s:
+            return
+        try:
+            self.outbox.checkpoint()
+            self.counters["checkpoints"] += 1
+        except Exception as e:  # busy with a reader: try again at the next idle moment
+            log.debug("idle checkpoint skipped: %s", e)
+            return
+        self._checkpointed = True
 
     def _add(self, ev: Heard, items: dict[bytes, OutboxItem], touches: dict[bytes, Touch]) -> None:
         key, f = ev.obs.key, ev.frame
@@ -267,6 +286,7 @@ class OutboxWriter(Listener):
                 return
             time.sleep(self.retry_s)
         self.full = False
+        self._checkpointed = False
         self.counters["committed"] += len(seqs)
         self.counters["commits"] += 1
         self.last_commit_at = time.time()

@@ -376,6 +376,19 @@ class Outbox:
     # -- disk policy --
 
     def used_bytes(self) -> int:
+        """Bytes of live pages. Pages freed by acks count as room again (SQLite reuses them), so an outbox
+        that hit its cap recovers as soon as the server acks, without a VACUUM. The WAL is left out: it
+        is recycled after each checkpoint and bounded by journal_size_limit; the free-disk floor covers it."""
+        with self._lock:
+            try:
+                pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+                free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+                size = self._db.execute("PRAGMA page_size").fetchone()[0]
+            except sqlite3.Error:
+                return self.file_bytes()
+        return (pages - free) * size
+
+    def file_bytes(self) -> int:
         total = 0
         for suffix in ("", "-wal"):
             with contextlib.suppress(FileNotFoundError):

@@ -204,12 +204,11 @@ def test_cap_rejects_new_never_drops_old(tmp_path, make_frame, caplog):
     assert ob.seqs() == seqs
     st = ob.stats()
     assert st.level == "full" and st.rejected_full == 1
-    # acking frees room (after a checkpoint folds the WAL back)
+    # acking frees room (pages are reused; a checkpoint folds the WAL back), no VACUUM needed
     while (b := ob.lease(500)) is not None:
         ob.ack(b.batch_id)
     ob.checkpoint()
-    ob._db.execute("VACUUM")
-    assert ob.level() != "full"
+    assert ob.level() == "ok"
     ob.append(items(make_frame, 1, start=999_999))
 
 

@@ -171,3 +171,49 @@ def test_capture_listener_writes_every_raw_frame(sim, tmp_path):
     lines = (tmp_path / "cap.jsonl").read_text().splitlines()
     assert len(lines) == 200
     assert Frame.from_dict(json.loads(lines[0])) == frames[0]
+
+
+@pytest.mark.timeout(90)
+def test_full_outbox_holds_rows_until_acks_make_room(sim, tmp_path):
+    """Reject-new-and-alarm: at the cap nothing is dropped; the writer holds its rows (and the pipeline
+    slows behind it), and they land once the server's acks free pages."""
+    s, truth, frames = sim
+    ob = Outbox(tmp_path / "o.db", max_bytes=150_000, warn_fraction=0.5)
+    src = VirtualSource("full")
+    p = Pipeline([src], outbox=ob, block_sources=True, writer_opts={"retry_s": 0.05}).start()
+    for f in frames:
+        src.send(f)
+    end_channel("full")
+    deadline = time.monotonic() + 30
+    while not p.writer.full and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert p.writer.full and ob.stats().level == "full"
+    time.sleep(0.3)
+    assert p.writer.full  # still refusing: nothing was dropped to make room
+    acked = 0
+    while not (p.wait(0) and ob.pending() + acked == p.counters["unique"]) and time.monotonic() < deadline:
+        b = ob.lease(100)  # the server acks what it has: room comes back
+        if b:
+            acked += ob.ack(b.batch_id)
+        else:
+            time.sleep(0.05)
+    p.stop()
+    assert not p.writer.full and p.writer.counters["full_retries"] > 0
+    assert ob.pending() + acked == p.counters["unique"] == len({f.telegram for f in frames})
+    assert p.writer.counters.get("lost_at_shutdown", 0) == 0
+
+
+def test_idle_writer_checkpoints_the_wal(tmp_path):
+    from collector.pipeline import OutboxWriter
+
+    ob = Outbox(tmp_path / "o.db")
+    p = Pipeline([], outbox=ob, writer_opts={"idle_checkpoint_s": 0.1})
+    for f in list(SimDrive(n_route=30, n_foreign=0, seed=1).frames())[:20]:
+        p.process(f)
+    assert isinstance(p.writer, OutboxWriter)
+    deadline = time.monotonic() + 10
+    while p.writer.counters["checkpoints"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    p.stop()
+    assert p.writer.counters["checkpoints"] >= 1
+    assert (tmp_path / "o.db-wal").stat().st_size == 0
