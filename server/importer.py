@@ -389,6 +389,11 @@ class StoreSink:
         # the dominant per-frame cost; `amr redecode` can always re-derive from the raw telegrams.
         self.trust_van_decode = trust_van_decode
 
+    def warm_up(self) -> int:
+        """Load the meter registry into the store's cache before the first batch (if the store can)."""
+        preload = getattr(self.store, "preload_meters", None)
+        return preload() if preload is not None else 0
+
     def van_known(self, van_code: str) -> bool:
         return self.store.van_id(van_code) is not None
 
@@ -451,7 +456,9 @@ def serve(db_url: str | None, broker: str, env_file: str | None, ca_file: str | 
     if upgrade:
         store.upgrade()
     settings = BrokerSettings.from_url(broker, env_file=env_file, ca_file=ca_file)
-    imp = Importer(StoreSink(store, trust_van_decode=trust_van_decode), settings, ImporterConfig(
+    sink = StoreSink(store, trust_van_decode=trust_van_decode)
+    log.info("meter cache: %d meters preloaded", sink.warm_up())
+    imp = Importer(sink, settings, ImporterConfig(
         client_id=client_id, group=group, metrics_interval_s=metrics_interval,
         delay_before_commit_s=delay_before_commit))
     signal.signal(signal.SIGTERM, lambda *_: imp.request_stop())

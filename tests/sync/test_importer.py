@@ -140,3 +140,9 @@ def test_importer_bug_is_not_blamed_on_the_data(broker, store, tmp_path):
     assert [d.reason for d in dead_letters(store)] == ["ingest_error"]
     assert "a bug in a new release" in dead_letters(store)[0].detail
     ob.close()
+
+
+def test_importer_preloads_the_meter_registry(store):
+    store.resolve_meters([("KAM", f"{10_000_000 + k:08d}", 0x1B, 7) for k in range(30)])
+    fresh = type(store)(engine=store.engine)  # a new importer process: empty cache
+    assert StoreSink(fresh).warm_up() == 30
