@@ -174,7 +174,12 @@ class Importer:
         c.on_message = lambda _c, _u, msg: self._work.append(Incoming(msg.mid, msg.qos, msg.topic, msg.payload))
         try:
             while not self._stop.is_set():
-                self._step()
+                try:
+                    self._step()
+                except Exception:  # noqa: BLE001 - unacked messages come back on reconnect; never die
+                    log.exception("%s: import step failed; reconnecting", self.client_id)
+                    self._offline("internal error")
+                    self._stop.wait(1.0)
         finally:
             self._publish_metrics(force=True)
             with contextlib.suppress(Exception):  # best effort on the way out

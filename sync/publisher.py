@@ -196,7 +196,13 @@ class Publisher:
         self._client = self._new_client()
         try:
             while not self._stop.is_set():
-                self._step()
+                try:
+                    self._step()
+                except Exception as e:  # noqa: BLE001 - e.g. the outbox disk is full or locked: keep trying
+                    log.exception("sync step failed; retrying")
+                    with self._status_lock:
+                        self._status.last_error = f"{type(e).__name__}: {e}"[:300]
+                    self._stop.wait(1.0)
         finally:
             self._shutdown(own_outbox)
 

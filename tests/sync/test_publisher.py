@@ -147,3 +147,29 @@ def test_downlink_waits_retained_until_the_van_connects(broker, tmp_path):
     assert {type(r).__name__ for r in received} == {"RouteMessage", "KeysMessage"}
     assert all(r.van_id == "van01" for r in received)  # van02's route never reached van01
     ob.close()
+
+
+def test_publisher_survives_outbox_errors(broker, store, tmp_path):
+    import sqlite3
+
+    class Flaky(Outbox):
+        fails = 3
+
+        def lease_raw(self, n):
+            if Flaky.fails:
+                Flaky.fails -= 1
+                raise sqlite3.OperationalError("database is locked")
+            return super().lease_raw(n)
+
+    fill_outbox(tmp_path / "o.db", "van01", make_frames(100))
+    imp = Importer(StoreSink(store), settings_for(broker, "importer"), ImporterConfig(client_id="imp-f")).start()
+    assert imp.ready.wait(10)
+    ob = Flaky(tmp_path / "o.db", van_id="van01")
+    pub = Publisher(ob, settings_for(broker, "van01"), PublisherConfig("van01")).start()
+    try:
+        wait_until(lambda: ob.pending() == 0, 30, "drained despite the errors")
+    finally:
+        pub.stop()
+        imp.stop()
+    assert Flaky.fails == 0 and len(stored_telegrams(store)) == 100
+    ob.close()
