@@ -36,7 +36,7 @@ from collector.radio.phy import S1_CHIP_RATE, S1_FREQ_HZ, T1C1_CHIP_RATE, T1C1_F
 DECIMATE = 4                 # power detector looks at every 4th sample
 BLOCK_S = 80e-6              # power block length
 SMOOTH_BLOCKS = 4
-THRESHOLD = 0.3              # burst when smoothed power > floor * (1 + THRESHOLD)
+THRESHOLD = 0.2              # burst when smoothed power > floor * (1 + THRESHOLD)
 MIN_BURST_S = 1.0e-3
 MERGE_GAP_S = 0.3e-3
 MARGIN_S = 0.25e-3
@@ -147,6 +147,9 @@ class Demodulator:
         self._tables: dict[Any, np.ndarray] = {}
         self._ramp = np.zeros(0, np.int32)
         self._rot = np.exp(-2j * np.pi * np.arange(ROTOR_SIZE) / ROTOR_SIZE).astype(np.complex64)
+        # a 100 kchip/s burst raises the total power less at higher sample rates; blocks then hold
+        # more samples, so the noise estimate is steadier and the threshold can come down with it
+        self._threshold = THRESHOLD * (1.6e6 / self.fs) ** 0.5
         self._plut = power_lut(fmt) if fmt in ("cu8", "cs8") else None
 
     # --- streaming -------------------------------------------------------------------------------
@@ -180,7 +183,7 @@ class Demodulator:
             sm = power
         floor = self._track_floor(sm, n)
         self._floor = floor
-        active = sm > floor * (1 + THRESHOLD)
+        active = sm > floor * (1 + self._threshold)
         runs = self._runs(active)
         frames: list[RadioFrame] = []
         keep_from = max(n - 2 * SMOOTH_BLOCKS * self._block - int(MARGIN_S * self.fs), 0)
