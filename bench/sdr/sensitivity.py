@@ -22,9 +22,12 @@ from collector.radio.demod import Demodulator
 from collector.radio.synth import Burst, Scene, random_telegram, write_scene
 
 FS = 1.6e6
+CENTRE: float | None = None   # --centre: one tuner frequency for every mode
 
 
 def centre_for(mode: str) -> float:
+    if CENTRE is not None:
+        return CENTRE
     return 868.625e6 if mode == "S1" else 868.95e6   # S1 needs the tuner between the channels
 
 
@@ -77,7 +80,11 @@ def main() -> None:
     ap.add_argument("--rtl433", action="store_true", help="also run rtl_433 -R 104 on the same files")
     ap.add_argument("--png", default=None, help="write the curve to this PNG")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--rate", type=float, default=1.6e6, help="sample rate, S/s")
+    ap.add_argument("--centre", type=float, default=None, help="tuner centre for all modes, Hz")
     args = ap.parse_args()
+    global FS, CENTRE
+    FS, CENTRE = args.rate, args.centre
     tmp = Path(tempfile.mkdtemp(prefix="amr_sens_"))
     results: dict[str, dict[float, dict[str, float]]] = {}
     try:

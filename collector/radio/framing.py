@@ -245,8 +245,9 @@ def decode_c1_b(soft: np.ndarray) -> Decoded:
         raise FrameFail("TRUNCATED")
     sb = soft_nrz(soft[:96])
     l0 = int(sb.data[0])
-    # L is not protected on its own in format B: also try its least reliable bit flipped
-    l_candidates = [l0] + [l0 ^ e.delta for e in sb.edits(0, 1)[:1]]
+    # L is not protected on its own in format B; guessing other lengths was tried and dropped: each
+    # guess is one more chance for a damaged frame to meet its CRC by accident
+    l_candidates = [l0]
     last = FrameFail("CRC")
     for l_field in l_candidates:
         total = l_field + 1
