@@ -154,6 +154,7 @@ def routes() -> None:
 @routes.command("list")
 @DB_OPTION
 def routes_list(db_url: str | None) -> None:
+    """Routes with their van and number of meters."""
     with _store(db_url) as store:
         vans = {v.id: v.code for v in store.vans()}
         for r in store.routes():

@@ -100,3 +100,22 @@ def test_cli_import_and_export(db_url: str, tmp_path, monkeypatch, master_key):
     r = run(routes, ["export", "--db", db_url, "--van", "van-01", "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert (out / "north.csv").exists() and not (out / "south.csv").exists()
+    r = run(routes, ["list", "--db", db_url])
+    assert r.exit_code == 0 and "north" in r.output and "van-01" in r.output
+
+
+def test_cli_redecode_and_stats(store: Store, corpus, monkeypatch):
+    import datetime as dt
+
+    from decoders.frame import Frame
+    from server.cli import db, redecode
+
+    raw = Store(store.url, engine=store.engine, decode=False)
+    telegrams = [bytes.fromhex(r["telegram"]) for r in corpus if r.get("water") and not r.get("key")][:5]
+    raw.ingest([(Frame(t, dt.datetime(2026, 10, 1, tzinfo=dt.UTC), "t"), None) for t in telegrams])
+    monkeypatch.setenv("AMR_MASTER_KEY", "11" * 32)
+    r = CliRunner().invoke(redecode, ["--db", store.url, "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    assert "5 telegrams" in r.output and "new readings" in r.output
+    r = CliRunner().invoke(db, ["stats", "--db", store.url])
+    assert r.exit_code == 0 and "raw_telegrams" in r.output
