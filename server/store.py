@@ -57,7 +57,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, Table, and_, delete, func, or_, select, update
+from sqlalchemy import Engine, Table, and_, delete, exists, func, or_, select, update
 
 from decoders.frame import Frame
 from decoders.model import Decoded, Identity, Rejection
@@ -825,7 +825,8 @@ class Store:
             stmt = stmt.where(c.meter_id.in_(list(meter_ids)))
         if service_point_id is not None:
             i = T_INST.c
-            stmt = stmt.join(T_INST, and_(
+            # EXISTS, not a join: a meter fitted twice at one point must not return a reading twice.
+            stmt = stmt.where(exists().where(
                 i.meter_id == c.meter_id, i.service_point_id == service_point_id, c.value_at >= i.installed_at,
                 or_(i.removed_at.is_(None), c.value_at <= i.removed_at)))
         if since is not None:
@@ -938,7 +939,7 @@ class Store:
             stmt = stmt.where(c.meter_id.in_(list(meter_ids)))
         if service_point_id is not None:
             i = T_INST.c
-            stmt = stmt.join(T_INST, and_(
+            stmt = stmt.where(exists().where(
                 i.meter_id == c.meter_id, i.service_point_id == service_point_id, c.observed_at >= i.installed_at,
                 or_(i.removed_at.is_(None), c.observed_at <= i.removed_at)))
         with self.engine.connect() as conn:

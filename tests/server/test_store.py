@@ -271,6 +271,12 @@ def test_replacement_and_service_point_readings(store: Store):
     assert {i.meter_id for i in store.installations(since=at + dt.timedelta(days=1))} == {ids["new"], ids["garden"]}
     latest = store.latest_reading(ids["new"])
     assert latest.value == 3 and latest.entered_by == "portal"
+    # refitted at the same point: readings at the seam instant are not doubled
+    store.remove_meter(ids["new"], at + dt.timedelta(days=6), "3.5")
+    store.install_meter(ids["new"], ids["sp"], "main", at + dt.timedelta(days=6), "3.5")
+    store.add_reading(ids["new"], "3.5", at + dt.timedelta(days=6), "manual")
+    seam = store.readings(service_point_id=ids["sp"], since=at + dt.timedelta(days=6))
+    assert [(r.value, r.source) for r in seam] == [(Decimal("3.5"), "manual")]
 
 
 def test_estimate_and_real_reading_at_the_same_instant_coexist(store: Store):
