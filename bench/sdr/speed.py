@@ -42,10 +42,13 @@ def make_captures(work: Path) -> tuple[Path, Path]:
     return big, tiny
 
 
+PREFIX = ["taskset", "-c", "0"]
+
+
 def timed(cmd: list[str]) -> tuple[float, float, str]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    out = subprocess.run(["taskset", "-c", "0", *cmd], capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run([*PREFIX, *cmd], capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -77,7 +80,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--workdir", default="/tmp/amr_sdr_bench")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--rt", action="store_true",
+                    help="run both programs under SCHED_FIFO (chrt -f 10) so other jobs on a shared box do "
+                         "not preempt them; needs root")
     a = ap.parse_args()
+    if a.rt:
+        PREFIX[:0] = ["chrt", "-f", "10"]
     work = Path(a.workdir)
     work.mkdir(parents=True, exist_ok=True)
     big, tiny = make_captures(work)
@@ -105,8 +113,9 @@ def main() -> None:
                       "startup_cpu_s": round(ct, 3), "whole_x_realtime": round(air / w, 1),
                       "processing_x_realtime": round(air / max(w - wt, 1e-9), 1),
                       "processing_x_realtime_cpu": round(air / max(c - ct, 1e-9), 1),
-                      "found": found, "of": len(truth), "load_average": os.getloadavg()[0]}
-    print(f"load average {os.getloadavg()[0]:.1f}")
+                      "found": found, "of": len(truth), "load_average": os.getloadavg()[0],
+                      "prefix": " ".join(PREFIX)}
+    print(f"load average {os.getloadavg()[0]:.1f}; {' '.join(PREFIX)}")
     print("| program | whole process (wall) | start-up (tiny capture) | processing only | CPU (user+sys) | found |")
     print("|---|---|---|---|---|---|")
     for name, r in rows.items():
