@@ -94,3 +94,18 @@ def test_demod_bad_input_is_an_error_not_a_traceback(tmp_path):
     assert res.exit_code == 2
     res = CliRunner().invoke(main, ["synth", "--telegram", "zz"])
     assert res.exit_code == 2
+
+
+def test_demod_reads_rtl_tcp_and_realtime_files(tmp_path):
+    from collector.emulators.rtltcp_server import RtlTcpServer, load_cu8
+
+    path = _synth(tmp_path, "--telegram", KAM, "--random", "1", "--mode", "T1")
+    data, fs, centre = load_cu8(path)
+    with RtlTcpServer(data, sample_rate=fs, center_freq=centre) as srv:
+        res = CliRunner().invoke(main, ["demod", "--rtl-tcp", f"127.0.0.1:{srv.port}", "--modes", "t1,c1"])
+    assert res.exit_code == 0, res.output
+    assert [json.loads(x)["telegram"] for x in res.stdout.splitlines()][0] == KAM
+    res = CliRunner().invoke(main, ["demod", str(path), "--realtime"])
+    assert res.exit_code == 0 and len(res.stdout.splitlines()) == 2
+    res = CliRunner().invoke(main, ["demod", "--rtl-tcp", "127.0.0.1:1"])
+    assert res.exit_code == 1 and "rtl_tcp" in res.output
