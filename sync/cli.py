@@ -47,11 +47,14 @@ def sync() -> None:
 @click.option("--ack-timeout", default=60.0, show_default=True, help="seconds before an unacked batch is re-sent")
 @click.option("--backoff-max", default=300.0, show_default=True)
 @click.option("--compress/--no-compress", default=False, help="zlib the payload (cellular links)")
+@click.option("--send-decode/--no-send-decode", default=True, show_default=True,
+              help="include the van's decode next to each raw telegram (the server decodes anyway)")
 @click.option("--downlink-dir", type=click.Path(file_okay=False), help="where route.json / keys.csv land")
 @click.option("--exit-when-empty", is_flag=True, help="stop once the outbox is empty and everything is acked")
 @click.option("-v", "--verbose", is_flag=True)
 def run(outbox_path: str, van_id: str, broker: str, env_file: str | None, ca: str | None, batch_size: int,
-        max_inflight: int, ack_timeout: float, backoff_max: float, compress: bool, downlink_dir: str | None,
+        max_inflight: int, ack_timeout: float, backoff_max: float, compress: bool, send_decode: bool,
+        downlink_dir: str | None,
         exit_when_empty: bool, verbose: bool) -> None:
     """Publish the outbox until stopped (SIGTERM/Ctrl-C); rows are deleted only on the importer's ack."""
     from sync.outbox import Outbox
@@ -62,7 +65,7 @@ def run(outbox_path: str, van_id: str, broker: str, env_file: str | None, ca: st
     ob = Outbox(outbox_path, van_id=van_id)
     pub = Publisher(ob, _broker(broker, env_file, ca), PublisherConfig(
         van_id, batch_size=batch_size, max_inflight=max_inflight, ack_timeout_s=ack_timeout,
-        backoff_max_s=backoff_max, compress=compress, downlink_dir=Path(downlink_dir) if downlink_dir else None))
+        backoff_max_s=backoff_max, compress=compress, send_decode=send_decode, downlink_dir=Path(downlink_dir) if downlink_dir else None))
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     pub.start()

@@ -488,7 +488,8 @@ def _num(v: float | None) -> str:
     return "null" if v is None or not math.isfinite(v) else repr(float(v))
 
 
-def encode_raw_batch(van_id: str, batch_id: str, rows: list[tuple]) -> tuple[bytes, int, int]:
+def encode_raw_batch(van_id: str, batch_id: str, rows: list[tuple], *, with_decode: bool = True
+                     ) -> tuple[bytes, int, int]:
     """The van's fast path: outbox rows `(seq, times_heard, best_rssi, last_heard_at, frame_json,
     decode_json)`, already JSON in the outbox, spliced into a batch envelope without parsing them.
     Produces exactly what `BatchMessage.encode` would; returns (payload, seq_from, seq_to)."""
@@ -501,7 +502,8 @@ def encode_raw_batch(van_id: str, batch_id: str, rows: list[tuple]) -> tuple[byt
                    "created_at": utcnow_iso()})
     parts = [
         f'{{"seq":{r[0]},"times_heard":{r[1]},"best_rssi":{_num(r[2])},'
-        f'"last_heard_at":{"null" if r[3] is None else json.dumps(r[3])},"frame":{r[4]},"decode":{r[5] or "null"}}}'
+        f'"last_heard_at":{"null" if r[3] is None else json.dumps(r[3])},"frame":{r[4]},'
+        f'"decode":{(r[5] or "null") if with_decode else "null"}}}'
         for r in rows
     ]
     body = head[:-1] + b',"items":[' + ",".join(parts).encode() + b"]}"

@@ -76,6 +76,9 @@ class PublisherConfig:
     backoff_max_s: float = 300.0
     rejected_backoff_s: float = 600.0  # the server refused to keep our data: do not hammer it
     compress: bool = False            # zlib the payload (cellular links); the importer detects it
+    # The van's decode rides along for the crew and for debugging; the server decodes the raw telegram
+    # itself by default, so a van on a thin link can leave it out (about half the bytes).
+    send_decode: bool = True
     downlink_dir: Path | None = None
     status_interval_s: float = 2.0
     idle_poll_s: float = 0.5          # how often an idle, online publisher looks for new rows
@@ -392,7 +395,7 @@ class Publisher:
                 return
             outbox_id, rows = leased
             bid = str(uuid.UUID(outbox_id))
-            payload, lo, hi = m.encode_raw_batch(self.cfg.van_id, bid, rows)
+            payload, lo, hi = m.encode_raw_batch(self.cfg.van_id, bid, rows, with_decode=self.cfg.send_decode)
             if self.cfg.compress:
                 payload = zlib.compress(payload, 1)
             props = Properties(PacketTypes.PUBLISH)

@@ -101,8 +101,9 @@ def main() -> None:
     ap.add_argument("--compress", action="store_true")
     ap.add_argument("--meters", type=int, default=25_000, help="meter population (registered up front)")
     ap.add_argument("--readings-per-frame", type=int, default=2)
-    ap.add_argument("--decode", choices=["van", "server"], default="van",
-                    help="van: the outbox carries the van's decode and importers run --trust-van-decode")
+    ap.add_argument("--decode", choices=["van", "server"], default="server",
+                    help="van: the van's decode travels and importers run --trust-van-decode; server: the "
+                         "publisher runs --no-send-decode and importers decode every raw telegram")
     ap.add_argument("--sink", choices=["postgres", "null"], default="postgres",
                     help="null: importers parse, validate and ack but write nothing (the sync path alone)")
     ap.add_argument("--warmup", action="store_true",
@@ -136,8 +137,7 @@ def main() -> None:
                 # the van decodes while it drives (not timed here; the collector bench measures it)
                 results = [decode(f.telegram) for f in frames[i:i + 5000]]
                 expected += sum(len(r.readings) for r in results if r.ok)
-                ob.append([OutboxItem.from_result(f, r if args.decode == "van" else None)
-                           for f, r in zip(frames[i:i + 5000], results, strict=True)])
+                ob.append([OutboxItem.from_result(f, r) for f, r in zip(frames[i:i + 5000], results, strict=True)])
         print(f"outbox filled with {len(frames)} frames in {time.perf_counter() - t:.1f}s", flush=True)
         return expected
 
@@ -170,6 +170,8 @@ def main() -> None:
                 str(args.max_inflight), "--ack-timeout", "120", "--exit-when-empty"]
     if args.compress:
         pub_args.append("--compress")
+    if args.decode == "server":
+        pub_args.append("--no-send-decode")
     if warm:
         # One untimed pass over every meter, so the importers' meter caches are as warm as a long-running
         # importer's are: the timed run then measures steady state.

@@ -59,6 +59,9 @@ def test_fast_path_equals_parsed_outbox_rows(tmp_path, corpus):
     assert [i.to_frame() for i in b.items] == frames
     assert {i.times_heard for i in b.items} == {3} and b.items[0].best_rssi == -71.5
     assert b.items[0].decode["readings"][0]["value"] == 123.456
+    lean, _, _ = m.encode_raw_batch("van01", bid, rows, with_decode=False)
+    assert len(lean) < len(payload) / 2
+    assert all(i.decode is None for i in m.BatchMessage.parse(lean).items)
 
 
 def test_batch_id_is_time_ordered_uuid7():
