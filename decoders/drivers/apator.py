@@ -119,6 +119,9 @@ class ApatorNa1(SpecDriver):
     name = "apatorna1"
     meter_type = "WaterMeter"
     detect = frozenset({("APA", 0x14, 0x07)})
+    # The same module also sends standard OMS frames (CI 0x7A): those read as any water meter.
+    spec = lib("total_m3", "target_m3", "target_date", "meter_datetime", "total_backward_m3")
+    status = None
 
     def payload(self, tg: Telegram) -> Rejection | None:
         if tg.ci not in MFCT_CI:
