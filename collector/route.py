@@ -22,7 +22,7 @@ from typing import Any
 from collector.dedup import link_header
 from decoders.frame import Frame
 from decoders.model import Decoded, Rejection
-from sync.routesheet import RouteMeter, RouteSheet
+from sync.routesheet import RouteMeter, RouteSheet, TransmitWindow
 
 UNREAD, HEARD, READ = "unread", "heard", "read"
 
@@ -279,6 +279,7 @@ class RouteProgress:
         t_in_range = 2 * self.range_m / (v / 3.6)
         tz = self.sheet.tz
         out = []
+        window_reason: dict[str, str] = {}
         with self._lock:
             todo = [p for p in self._meters if p.status != READ]
         for p in todo:
@@ -290,16 +291,13 @@ class RouteProgress:
                 if expected < 1.0:
                     reasons.append(f"interval {m.transmit_interval_s:g}s: {expected:.1f} telegrams expected "
                                    f"per pass at {v:.0f} km/h")
-            w = m.window
-            if not w.always:
-                if not w.contains(now, tz):
-                    nxt = w.next_change(now, tz)
-                    reasons.append("outside transmit window" + (f" (opens {nxt.astimezone(tz):%a %H:%M})"
-                                                                 if nxt else ""))
-                else:
-                    nxt = w.next_change(now, tz, horizon=dt.timedelta(hours=2))
-                    if nxt is not None:
-                        reasons.append(f"transmit window closes {nxt.astimezone(tz):%H:%M}")
+            if m.transmit_window and m.transmit_window != "always":
+                # a route has few distinct windows but may have thousands of meters: evaluate each once
+                why = window_reason.get(m.transmit_window)
+                if why is None:
+                    why = window_reason[m.transmit_window] = _window_reason(m.window, now, tz)
+                if why:
+                    reasons.append(why)
             if reasons:
                 out.append({"meter_id": m.meter_id, "address": m.address, "status": p.status,
                             "expected_per_pass": None if expected is None else round(expected, 2),
@@ -309,6 +307,16 @@ class RouteProgress:
     def snapshot(self, now: dt.datetime | None = None) -> dict[str, Any]:
         return {"route_id": self.sheet.route_id, "name": self.sheet.name, "counts": self.counts(),
                 "at_risk": self.at_risk(now), "speed_kmh": self.last_speed_kmh}
+
+
+def _window_reason(w: TransmitWindow, now: dt.datetime, tz: dt.tzinfo) -> str:
+    if w.always:
+        return ""
+    if not w.contains(now, tz):
+        nxt = w.next_change(now, tz)
+        return "outside transmit window" + (f" (opens {nxt.astimezone(tz):%a %H:%M})" if nxt else "")
+    nxt = w.next_change(now, tz, horizon=dt.timedelta(hours=2))
+    return f"transmit window closes {nxt.astimezone(tz):%H:%M}" if nxt is not None else ""
 
 
 def _link_ident(d: Decoded) -> tuple:

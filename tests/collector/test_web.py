@@ -93,3 +93,34 @@ def test_page_renders_counts_in_headless_chromium(crew, tmp_path):
     assert sum(s == "read" for _, _, s in statuses) == c["read"]
     assert len(re.findall(r'<circle class="pt-', dom)) >= c["read"]
     assert "above_max" in dom or "below_previous" in dom  # an implausible reading is flagged
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
+def test_long_route_shows_missing_meters_first(tmp_path):
+    sim = SimDrive(n_route=600, n_foreign=0, n_missing=50, seed=12)
+    p = Pipeline([], route=RouteProgress(sim.route_sheet()))
+    for f in sim.frames():
+        p.process(f)
+    p.stop()
+    srv = CrewServer(CrewState(p.route, pipeline_stats=p.stats), "127.0.0.1", 0).start()
+    try:
+        dom = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}",
+             "--virtual-time-budget=5000", "--dump-dom", srv.url],
+            capture_output=True, text=True, timeout=90).stdout
+    finally:
+        srv.stop()
+    statuses = [s for _, s in re.findall(r'data-meter="(\d+)" data-status="(\w+)"', dom)]
+    c = p.route.counts()
+    assert len(statuses) == 400 and "of 600" in dom
+    not_read = c["unread"] + c["heard"]
+    assert 0 < not_read < 400
+    assert sum(s != "read" for s in statuses) == not_read  # every missing meter is on screen
+    flagged = c["alarmed"] + c["implausible"]  # (upper bound: a meter may be both)
+    assert all(s == "read" for s in statuses[not_read + flagged:])  # ...and on top, with the flagged ones
+    assert shown_count(dom, "count-unread") == c["unread"]
+
+
+def shown_count(dom, elem_id):
+    return int(re.search(rf'id="{elem_id}">(\d+)<', dom).group(1))
