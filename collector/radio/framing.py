@@ -21,6 +21,7 @@ POLY = 0x3D65
 REPAIR_CANDIDATES = 10   # least reliable edits considered per failing block
 REPAIR_MAX_EDITS = 2     # keeps the chance of a false "repair" below 1e-3 per failing block
 REPAIR_MAX_COST = 0.5    # x the frame's median decision margin
+MAX_EXTRA_ERASED = 2     # further edits allowed when they touch erased (impulse-hit) decisions
 
 
 def _syndrome_table(n_bits: int) -> list[int]:
@@ -72,8 +73,14 @@ def repair_block(block: bytearray, edits: list[Edit] | Callable[[], list[Edit]])
     cands = sorted(edits, key=lambda e: e.cost)[:REPAIR_CANDIDATES]  # usually already sorted
     syn = [_byte_delta_syndrome(e.delta, e.byte, n) for e in cands]
     best: tuple[float, tuple[int, ...]] | None = None
-    for k in range(1, REPAIR_MAX_EDITS + 1):
+    # erased decisions (cost 0: chips hit by an impulse) are free to try, so a few more of them are
+    # allowed on top of the two doubtful ones
+    erased = sum(1 for e in cands if e.cost <= 0.0)
+    max_k = REPAIR_MAX_EDITS + min(erased, MAX_EXTRA_ERASED)
+    for k in range(1, max_k + 1):
         for combo in combinations(range(len(cands)), k):
+            if k > REPAIR_MAX_EDITS and sum(1 for i in combo if cands[i].cost > 0.0) > 1:
+                continue   # beyond two edits, all but one must be erased decisions
             s = 0
             for i in combo:
                 s ^= syn[i]

@@ -122,3 +122,17 @@ def test_format_b_refuses_a_reading_with_a_likely_crc_alias():
     with pytest.raises(FrameFail) as exc:
         decode_c1_b(soft)
     assert exc.value.reason == "AMBIGUOUS"
+
+
+def test_repair_takes_more_edits_only_when_they_are_erased_decisions():
+    data = bytearray(TG[:10])
+    block = data + crc16_en13757(data).to_bytes(2, "big")
+    bad = bytearray(block)
+    for pos, bit in ((2, 0x01), (4, 0x10), (6, 0x02)):
+        bad[pos] ^= bit
+    others = [Edit(i, 0x80, 5.0) for i in range(8)]
+    erased = bytearray(bad)
+    assert repair_block(erased, [Edit(2, 0x01, 0.0), Edit(4, 0x10, 0.0), Edit(6, 0x02, 0.2)] + others) == 3
+    assert erased == block
+    doubtful = bytearray(bad)
+    assert repair_block(doubtful, [Edit(2, 0x01, 0.1), Edit(4, 0x10, 0.1), Edit(6, 0x02, 0.2)] + others) is None
