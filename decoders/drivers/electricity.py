@@ -310,3 +310,45 @@ class Nemo(SpecDriver):
 
     def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
         out.setdefault("frequency_hz", None)
+
+
+def _ime_energy() -> tuple[F, ...]:
+    """IME Conto: energies as manufacturer records; tariff 5 = total, 6 = partial, 1-2 = tariffs; the
+    manufacturer code says active (80, kWh) or reactive (81, kvarh), the last VIFE forward/backward."""
+    out = []
+    for tariff_dif, where in (("849010", "total"), ("84A010", "partial"), ("8410", "tariff1"), ("8420", "tariff2")):
+        for code, kind, unit in (("80", "active", "kwh"), ("81", "reactive", "kvarh")):
+            for direction, sign in (("3B", "positive"), ("3C", "negative")):
+                name = (f"partial_{sign}_{kind}_energy" if where == "partial"
+                        else f"{sign}_{where}_{kind}_energy")
+                out.append(F(name, None, unit, dif_vif=f"{tariff_dif}FF{code}84{direction}", scale=0.01))
+    return tuple(out)
+
+
+@register
+class Ime(SpecDriver):
+    name = "ime"
+    meter_type = "ElectricityMeter"
+    detect = frozenset({("IME", 0x66, 0x02)})
+    status = "tpl"
+    spec = (
+        *_ime_energy(),
+        F("pulse_input_counter", None, kind="int", dif_vif="04FF9029"),
+        F("pulse_unit", None, kind="lookup", dif_vif="02FF912B",
+          lookup=Lookup(((0, "WH"), (1, "KWH"), (2, "MWH")), mask=0xFFFF, kind="index", unknown="UNIT")),
+        *(F(f"voltage_{n}_n", None, "v", dif_vif=f"84{t}20FF8748", scale=0.1)
+          for n, t in ((1, "80"), (2, "90"), (3, "A0"))),
+        *(F(f"voltage_{a}_{b}", None, "v", dif_vif=f"84{t}20FF8848", scale=0.1)
+          for a, b, t in ((1, 2, "80"), (2, 3, "90"), (3, 1, "A0"))),
+        *(F(f"current_l{n}", None, "a", dif_vif=f"84{t}20FF8959", scale=0.001)
+          for n, t in ((1, "80"), (2, "90"), (3, "A0"))),
+        F("frequency", None, "hz", dif_vif="02FF8A48", scale=0.1),
+        F("three_phase_power_factor", None, dif_vif="82B010FF8B28", scale=0.001),
+        F("power_factor_sector", None, kind="lookup", dif_vif="82B010FF8C2B",
+          lookup=Lookup(((0, "CAPACITIVE"), (1, "INDUCTIVE")), mask=0xFFFF, kind="index", unknown="SECTOR")),
+        F("total_active_power_requirement", None, "kw", dif_vif="8410FF8D2B", scale=0.001),
+        *(F(f"max_total_active_power_tariff{n}", None, "kw", dif_vif=f"84{t}FF8E2B", scale=0.001)
+          for n, t in ((1, "10"), (2, "20"))),
+        F("run_meter_total", None, "h", dif_vif="84B010FF8F21", scale=1 / 60),
+        *(F(f"run_meter_tariff{n}", None, "h", dif_vif=f"84{t}FF8F21", scale=1 / 60) for n, t in ((1, "10"), (2, "20"))),
+    )

@@ -9,9 +9,6 @@ from __future__ import annotations
 KNOWN_FAILURES: dict[int, str] = {
     99: "iem3000 configuration frame (power system, alarms, CT/VT setup records) not mapped",
     101: "iem3000 configuration frame (power system, alarms, CT/VT setup records) not mapped",
-    104: "ime (IME Conto D4) driver not written: manufacturer VIFE chains per register",
-    105: "ime (IME Conto D4) driver not written: manufacturer VIFE chains per register",
-    106: "ime (IME Conto D4) driver not written: manufacturer VIFE chains per register",
     215: "rfmtx1 (BMT RFM-TX1) obfuscation needs the vendor's 16x4 byte table, not reproduced here",
     234: "unismart (AMX gas) driver not written: status/other flag sources unknown",
 }
