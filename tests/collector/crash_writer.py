@@ -1,7 +1,10 @@
-"""Child process for the crash test: appends frames forever and reports each committed seq.
+"""Child process for the crash test: writes frames forever and reports each committed seq.
 
-Usage: crash_writer.py DB TRIAL SEED ACK(0|1)
-Lines on stdout: "READY", "C <batch> <n> <seq,seq,...>" after COMMIT returned, "L <seq,...>" before acking those rows, "A <seq,...>" after the ack committed.
+Usage: crash_writer.py DB TRIAL SEED MODE      MODE: plain | ack | pipeline
+Lines on stdout: "READY", "C <batch> <n> <seq,seq,...>" after COMMIT returned, "L <seq,...>" before acking
+those rows, "A <seq,...>" after the ack committed.
+plain/ack append batches straight to the Outbox; pipeline runs the collector's Pipeline (decode, dedup,
+route, OutboxWriter thread with group commit) and reports from the writer's on_commit callback.
 """
 
 from __future__ import annotations
@@ -9,18 +12,40 @@ from __future__ import annotations
 import datetime as dt
 import random
 import sys
+import threading
 
 from decoders.frame import Frame
 from sync.outbox import Outbox, OutboxItem
 
 
 def main() -> None:
-    db, trial, seed, ack = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
+    db, trial, seed, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     rnd = random.Random(seed)
-    ob = Outbox(db)
     out = sys.stdout
-    out.write("READY\n")
-    out.flush()
+    lock = threading.Lock()
+
+    def say(line: str) -> None:
+        with lock:
+            out.write(line + "\n")
+            out.flush()
+
+    if mode == "pipeline":
+        from collector.pipeline import Pipeline
+        from collector.simdrive import SimDrive
+
+        commits = iter(range(1 << 30))
+        ob = Outbox(db)
+        p = Pipeline([], outbox=ob, on_commit=lambda seqs: say(
+            f"C {next(commits)} {len(seqs)} {','.join(map(str, seqs))}"),
+            writer_opts={"commit_rows": rnd.randint(5, 200), "commit_interval_s": 0.02})
+        sim = SimDrive(n_route=300, n_foreign=100, seed=seed, passes=1000)
+        say("READY")
+        for f in sim.frames():
+            p.process(f)
+        return
+
+    ob = Outbox(db)
+    say("READY")
     batch = 0
     while True:
         n = rnd.randint(1, 150)
@@ -30,18 +55,15 @@ def main() -> None:
             f = Frame(tg, dt.datetime.now(dt.UTC), f"crash:{trial}:{batch}:{n}", rssi_dbm=-float(i % 90))
             items.append(OutboxItem.from_result(f, None))
         seqs = ob.append(items)
-        out.write(f"C {batch} {n} {','.join(map(str, seqs))}\n")
-        out.flush()
+        say(f"C {batch} {n} {','.join(map(str, seqs))}")
         batch += 1
-        if ack and batch % 4 == 0:
+        if mode == "ack" and batch % 4 == 0:
             b = ob.lease(rnd.randint(1, 100))
             if b is not None:
                 # announced before the ack commits: a kill between the two must not look like a loss
-                out.write(f"L {','.join(map(str, b.seqs))}\n")
-                out.flush()
+                say(f"L {','.join(map(str, b.seqs))}")
                 ob.ack(b.batch_id)
-                out.write(f"A {','.join(map(str, b.seqs))}\n")
-                out.flush()
+                say(f"A {','.join(map(str, b.seqs))}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """kill -9 the outbox writer at random points; nothing it reported committed may be missing.
 
 Proof of the outbox's durability requirement (issue 6): >= 50 trials on one accumulating database,
-each killed after a random delay while appends (and, in half the trials, lease+ack) are in progress.
+each killed after a random delay while frames flow: a third append straight to the outbox, a third also
+lease and ack, a third run the collector's own Pipeline (decode, dedup, route, group-commit writer).
 """
 
 from __future__ import annotations
@@ -33,13 +34,14 @@ def test_kill9_never_loses_committed_rows(tmp_path):
     acked: set[int] = set()
     acking: set[int] = set()   # announced for ack; gone or present are both fine
     killed_mid_stream = 0
+    pipeline_commits = 0
     for trial in range(TRIALS):
-        ack = trial % 2 == 1
+        mode = ("plain", "ack", "pipeline")[trial % 3]
         p = subprocess.Popen([sys.executable, str(HERE / "crash_writer.py"), str(db), str(trial),
-                              str(rnd.randrange(1 << 30)), "1" if ack else "0"],
+                              str(rnd.randrange(1 << 30)), mode],
                              stdout=subprocess.PIPE, env=env, cwd=ROOT)
         assert p.stdout.readline().strip() == b"READY"
-        time.sleep(rnd.uniform(0.0, 0.25))
+        time.sleep(rnd.uniform(0.0, 0.25) + (0.3 if mode == "pipeline" else 0.0))
         os.kill(p.pid, signal.SIGKILL)
         out, _ = p.communicate()
         assert p.returncode == -signal.SIGKILL
@@ -59,6 +61,7 @@ def test_kill9_never_loses_committed_rows(tmp_path):
             elif line.startswith("A "):
                 acked.update(int(x) for x in line[2:].split(","))
         killed_mid_stream += bool(trial_batches)
+        pipeline_commits += len(trial_batches) if mode == "pipeline" else 0
 
         ob = Outbox(db)
         assert ob.integrity_check() == "ok"
@@ -66,7 +69,7 @@ def test_kill9_never_loses_committed_rows(tmp_path):
         missing = (committed - acked - acking) - present
         assert not (acked & present), "an acked row came back"
         assert not missing, f"trial {trial}: {len(missing)} committed rows lost, e.g. {sorted(missing)[:5]}"
-        if not ack:
+        if mode == "plain":
             # no partial batch: every batch of this trial is there whole or not at all
             per_batch = Counter(r.frame.source for r in ob.rows() if r.frame.source.startswith(f"crash:{trial}:"))
             for src, count in per_batch.items():
@@ -75,3 +78,4 @@ def test_kill9_never_loses_committed_rows(tmp_path):
     assert killed_mid_stream >= TRIALS * 0.8  # the kills really landed while frames flowed
     assert len(committed) > 1000
     assert acked, "the ack trials never acked anything"
+    assert pipeline_commits > TRIALS // 3, "the collector-pipeline trials never committed"
