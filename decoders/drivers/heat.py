@@ -209,3 +209,28 @@ class Supercal(SpecDriver):
         F("target", "energy", "kwh", storage=20),
         F("target", "volume", "m3", storage=20),
     )
+
+
+@register
+class Unismart(SpecDriver):
+    """Apator/AMX Unismart gas meter: uncorrected volume registers; the reference reports its 02FD74 word as
+    status flags and the one-byte manufacturer record as other flags."""
+
+    name = "unismart"
+    meter_type = "GasMeter"
+    detect = frozenset({("AMX", 0x01, 0x03)})
+    status = "fields"
+    spec = (
+        F("status", None, kind="lookup", dif_vif="02FD74", status=True,
+          lookup=Lookup(mask=0xFFFF, unknown="STATUS_FLAGS")),
+        F("other", None, kind="lookup", dif_vif="017F", lookup=Lookup(mask=0xFF, unknown="OTHER_FLAGS")),
+        F("fabrication_no", "fabrication_no", kind="text"),
+        F("total", "datetime", "datetime", kind="datetime"),
+        F("total", "volume", "m3", vifes=("uncorrected",)),
+        F("target", "datetime", "datetime", kind="datetime", storage=1),
+        F("target", "volume", "m3", storage=1, vifes=("uncorrected",)),
+        F("version", "model_version", kind="text"),
+        F("supplier_info", "supplier_information", kind="hex"),
+        F("parameter_set", "parameter_set", kind="hex"),
+        F("meter", None, "datetime", kind="datetime", dif_vif="066D"),
+    )

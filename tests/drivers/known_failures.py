@@ -10,5 +10,4 @@ KNOWN_FAILURES: dict[int, str] = {
     99: "iem3000 configuration frame (power system, alarms, CT/VT setup records) not mapped",
     101: "iem3000 configuration frame (power system, alarms, CT/VT setup records) not mapped",
     215: "rfmtx1 (BMT RFM-TX1) obfuscation needs the vendor's 16x4 byte table, not reproduced here",
-    234: "unismart (AMX gas) driver not written: status/other flag sources unknown",
 }
