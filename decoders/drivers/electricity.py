@@ -203,6 +203,27 @@ class Iem3000(SpecDriver):
         F("digital_output", "digital_output", kind="lookup",
           lookup=Lookup(mask=0xFFFF, default="", unknown="OUTPUT")),
         F("digital_output_association", None, kind="lookup", dif_vif="03FF30", lookup=_EMPTY),
+        # configuration frame
+        _mfct("phases_counter", "", "03FF21", kind="int"),
+        _mfct("wires_nr", "", "03FF22", kind="int"),
+        F("power_system_configuration", None, kind="lookup", dif_vif="03FF23",
+          lookup=Lookup(mask=0xFFFFFF, kind="index", default="", unknown="POWER_SYS_CONFIG")),
+        _mfct("nominal_frequency", "hz", "03FF24", kind="int"),
+        _mfct("vts_counter", "", "03FF25", kind="int"),
+        _mfct("vt_primary_nr", "", "05FF26"),
+        _mfct("vt_secondary_nr", "", "03FF27", kind="int"),
+        _mfct("cts_counter", "", "03FF28", kind="int"),
+        _mfct("ct_primary_nr", "", "03FF29", kind="int"),
+        _mfct("ct_secondary_nr", "", "03FF2A", kind="int"),
+        _mfct("vt_connection_type_nr", "", "03FF2B", kind="int"),
+        _mfct("operating_time_y", "", "06FF20", kind="int"),
+        F("activated_status", None, kind="lookup", dif_vif="02FF34", lookup=_EMPTY),
+        _mfct("pickup_setpoint_counter", "", "05FF35"),
+        F("unack_status", None, kind="lookup", dif_vif="02FF36", lookup=_EMPTY),
+        F("overload_alarm_setup", None, kind="lookup", dif_vif="02FF37", lookup=_EMPTY),
+        F("digital_output_association_2", None, kind="lookup", dif_vif="02FF38", lookup=_EMPTY),
+        F("last_alarm", None, "datetime", kind="datetime_raw", dif_vif="04EDFF39"),
+        F("last_alarm_nr", None, dif_vif="05FF3A", fmt=lambda r: None if r.value != r.value else num(r.value)),
     )
 
 

@@ -7,7 +7,5 @@ removed here, so this list only ever shrinks and always tells the truth.
 from __future__ import annotations
 
 KNOWN_FAILURES: dict[int, str] = {
-    99: "iem3000 configuration frame (power system, alarms, CT/VT setup records) not mapped",
-    101: "iem3000 configuration frame (power system, alarms, CT/VT setup records) not mapped",
     215: "rfmtx1 (BMT RFM-TX1) obfuscation needs the vendor's 16x4 byte table, not reproduced here",
 }
