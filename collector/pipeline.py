@@ -404,7 +404,12 @@ class Pipeline:
             if item is _STOP:
                 running -= 1
                 continue
-            self.process(item)
+            try:
+                self.process(item)
+            except Exception as e:  # a bug must not stop collection, nor lose the frame that hit it
+                self.counters["pipeline_errors"] += 1
+                log.exception("pipeline failed on a frame; storing it raw")
+                self._store_raw(item, e)
             if self.heartbeat and self.counters["frames"] % 256 == 0:
                 self.heartbeat()
         self._done.set()
@@ -415,7 +420,11 @@ class Pipeline:
         self.counters["frames"] += 1
         self.last_frame_at = time.time()
         for lst in self.listeners:
-            lst.on_raw(frame)
+            try:
+                lst.on_raw(frame)
+            except Exception:
+                self.counters["listener_errors"] += 1
+                log.exception("listener %s failed", lst.name)
         if frame.position is None and self.gps is not None:
             pos = self.gps.position_at(frame.received_at)
             if pos is not None:
@@ -429,8 +438,21 @@ class Pipeline:
         if log.isEnabledFor(RECV_LOG_LEVEL):
             log.log(RECV_LOG_LEVEL, "heard %s %s first=%s", frame.telegram[:10].hex(), frame.rssi_dbm, obs.first)
         for lst in self.listeners:
-            lst.on_heard(ev)
+            try:
+                lst.on_heard(ev)
+            except Exception:  # one broken sink must not starve the others (the outbox first of all)
+                self.counters["listener_errors"] += 1
+                log.exception("listener %s failed", lst.name)
         return ev
+
+    def _store_raw(self, frame: Frame, err: Exception) -> None:
+        if self.writer is None:
+            return
+        from sync.outbox import telegram_key
+
+        key = telegram_key(frame.telegram)
+        rej = Rejection(Reject.MALFORMED, f"collector error: {type(err).__name__}: {err}", frame.telegram)
+        self.writer.on_heard(Heard(frame, rej, Observation(key, True, 1, frame.rssi_dbm, False)))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Until every source is exhausted and the intake is processed (replays); True when done."""

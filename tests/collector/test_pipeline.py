@@ -217,3 +217,31 @@ def test_idle_writer_checkpoints_the_wal(tmp_path):
     p.stop()
     assert p.writer.counters["checkpoints"] >= 1
     assert (tmp_path / "o.db-wal").stat().st_size == 0
+
+
+class Broken(Listener):
+    name = "broken"
+
+    def on_heard(self, ev):
+        raise RuntimeError("sink bug")
+
+
+def test_a_bug_in_the_pipeline_or_a_sink_loses_no_frame(sim, tmp_path, monkeypatch):
+    s, truth, frames = sim
+    route = RouteProgress(s.route_sheet())
+    real = route.observe
+    calls = {"n": 0}
+
+    def flaky(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] % 50 == 0:
+            raise KeyError("route bug")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(route, "observe", flaky)
+    p, ob = run_virtual(frames, tmp_path, "bugs", route=route, listeners=[Broken()])
+    assert p.counters["pipeline_errors"] == len(frames) // 50
+    assert p.counters["listener_errors"] == len(frames) - len(frames) // 50
+    stored = {r.frame.telegram for r in ob.rows()}
+    assert stored == {f.telegram for f in frames}  # every telegram is in the outbox, bug or not
+    assert any(r.outcome.get("detail", "").startswith("collector error") for r in ob.rows())
