@@ -47,9 +47,19 @@ class CrewState:
             s = self.outbox.stats()
         except Exception as e:  # a locked or failing database must not break the page
             return {"enabled": True, "error": str(e)}
-        return {"enabled": True, "pending": s.pending, "in_flight": s.in_flight, "last_ack_at": s.last_ack_at,
-                "last_acked_seq": s.last_acked_seq, "acked_total": s.acked_total, "level": s.level,
-                "used_bytes": s.used_bytes, "cap_bytes": s.cap_bytes, "oldest_pending": s.oldest_received_at}
+        out = {"enabled": True, "pending": s.pending, "in_flight": s.in_flight, "last_ack_at": s.last_ack_at,
+               "last_acked_seq": s.last_acked_seq, "acked_total": s.acked_total, "level": s.level,
+               "used_bytes": s.used_bytes, "cap_bytes": s.cap_bytes, "oldest_pending": s.oldest_received_at,
+               "state": "offline", "publisher": None}
+        try:
+            # the publisher (maybe another process) records its state in the outbox's meta table
+            from sync.publisher import read_status
+
+            pub = read_status(self.outbox)
+            out["state"], out["publisher"] = pub.get("state", "offline"), pub.get("publisher")
+        except Exception as e:  # no publisher module or a busy database: counts still show
+            log.debug("sync status unavailable: %s", e)
+        return out
 
     def summary(self) -> dict[str, Any]:
         now = self.clock()

@@ -50,6 +50,7 @@ def test_json_endpoints(crew):
     for k in ("read", "unread", "heard", "alarmed", "implausible", "out_of_route", "total"):
         assert s["counts"][k] == c[k]
     assert s["sync"]["pending"] == ob.pending() and s["sync"]["last_ack_at"]
+    assert s["sync"]["state"] == "offline"  # no publisher has run on this outbox
     meters = json.loads(get(srv.url + "api/meters")[2])
     assert len(meters) == 80 and {"status", "last_heard", "best_rssi", "at_risk"} <= set(meters[0])
     assert len(json.loads(get(srv.url + "api/out_of_route")[2])) == c["out_of_route"]
@@ -87,6 +88,7 @@ def test_page_renders_counts_in_headless_chromium(crew, tmp_path):
     assert shown("count-at_risk") == str(len(p.route.at_risk()))
     assert shown("sync-pending") == str(ob.pending())
     assert shown("sync-last-ack") != "never"
+    assert shown("sync-state") == "offline"
     # one table row per route meter, with its status; one plotted point per positioned meter
     statuses = re.findall(r'<tr class="(\w+)" data-meter="(\d+)" data-status="(\w+)"', dom)
     assert len(statuses) == 80
@@ -124,3 +126,13 @@ def test_long_route_shows_missing_meters_first(tmp_path):
 
 def shown_count(dom, elem_id):
     return int(re.search(rf'id="{elem_id}">(\d+)<', dom).group(1))
+
+
+def test_sync_state_comes_from_the_publisher_record(tmp_path):
+    from sync.publisher import STATUS_META_KEY
+
+    ob = Outbox(tmp_path / "o.db")
+    st = CrewState(RouteProgress(), outbox=ob)
+    assert st.summary()["sync"]["state"] == "offline"
+    ob.set_meta(STATUS_META_KEY, json.dumps({"state": "online", "van_id": "van-1"}))
+    assert st.summary()["sync"]["state"] == "online"
