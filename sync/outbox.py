@@ -15,7 +15,8 @@ Durability model (engineering.md §4.1):
   readings that nobody has received yet.
 
 Rows move: pending (batch_id NULL) --lease--> in flight (batch_id set) --ack--> deleted,
-or --release--> pending again. Leases left by a crashed process are released on open (by default) so
+or --release--> pending again (Telegraf's buffer API: Add = append, Batch = lease, Accept = ack,
+Reject = release; the same contract suite runs over every configuration, tests/collector/test_outbox.py). Leases left by a crashed process are released on open (by default) so
 the publisher simply leases them again under a new batch id; the server is idempotent on natural keys.
 """
 
