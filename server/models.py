@@ -314,10 +314,14 @@ class RawTelegram(Base):
     id: Mapped[int] = mapped_column(PK, primary_key=True)
     sha256: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     telegram: Mapped[bytes] = mapped_column(LargeBinary)
-    meter_id: Mapped[int | None] = mapped_column(ForeignKey("meters.id"))
+    # No FKs on this, the busiest table: PostgreSQL checks each with a row lock on the referenced row, and
+    # every telegram of a batch points at the same van and batch rows (merge 18k -> 101k rows/s without
+    # them, bench/store/probe_merge_costs.py). The store fills these ids itself in the same transaction
+    # (repository.resolve_meters, the batch row it just inserted); meters, vans and batches are never deleted.
+    meter_id: Mapped[int | None] = mapped_column(PK)
     access_no: Mapped[int | None] = mapped_column(SmallInteger)
-    van_id: Mapped[int | None] = mapped_column(ForeignKey("vans.id"))
-    batch_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_batches.id"))
+    van_id: Mapped[int | None] = mapped_column(PK)
+    batch_id: Mapped[int | None] = mapped_column(PK)
     received_at: Mapped[dt.datetime] = mapped_column()
     source: Mapped[str | None] = mapped_column(String(100))
     link_mode: Mapped[str | None] = mapped_column(String(8))
