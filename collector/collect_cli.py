@@ -20,6 +20,8 @@ from typing import Any
 
 import click
 
+from amr.config import config_option
+
 log = logging.getLogger("amr.collect")
 
 IQ_SUFFIXES = (".cu8", ".cs8", ".cs16", ".cf32", ".sigmf-data", ".sigmf-meta")
@@ -201,6 +203,7 @@ class RichProgress:
 # --- amr collect ----------------------------------------------------------------------------------
 
 @click.command()
+@config_option("collect")
 @click.option("--source", "sources", multiple=True, required=True, metavar="SPEC",
               help="receiver spec, repeatable: im871a:/dev/ttyUSB0:t1,c1  rtlsdr:0  rtltcp:HOST:PORT  "
                    "virtual:CH  log:FILE  auto")
