@@ -85,6 +85,7 @@ def main() -> None:
             admin = create_engine(args.db)
             with admin.begin() as c:
                 c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+                c.execute(text(f"DROP SCHEMA IF EXISTS {schema}_billing CASCADE"))
             admin.dispose()
 
 

@@ -24,7 +24,7 @@ from server.api.history import months_of
 from server.billing.engine import BillingConfig
 from server.billing.load import load_service_point, meter_label
 from server.billing.period import Period, PeriodError, add_months
-from server.billing.records import BillingRun, BillRecord, ensure_tables
+from server.billing.records import BillingRun, BillRecord, records_engine
 from server.store import AccountInfo, InvalidInput, MeterInfo, NotFound, ServicePointInfo, Store, StoreError
 
 CODE = r"^[A-Za-z0-9._/-]{1,32}$"
@@ -70,7 +70,7 @@ def create_app(store: Store, settings: ApiSettings | None = None, *, billing: Bi
     settings = settings or ApiSettings.from_env()
     billing = billing or BillingConfig()
     now = clock or (lambda: dt.datetime.now(dt.UTC))
-    ensure_tables(store.engine)
+    records = records_engine(store)
     app = FastAPI(title="amr back office and customer portal", version="1", responses=ERRORS)
     bearer = HTTPBearer(auto_error=False, description="staff token or account token from POST /auth/token")
 
@@ -280,14 +280,14 @@ def create_app(store: Store, settings: ApiSettings | None = None, *, billing: Bi
 
     @app.get("/billing/runs", tags=["back office"], response_model=list[s.BillingRunOut])
     def billing_runs(_: Staff, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
-        with Session(store.engine) as session:
+        with Session(records) as session:
             runs = session.scalars(select(BillingRun).order_by(BillingRun.id.desc()).limit(limit)).all()
             return [run_out(r) for r in runs]
 
     @app.get("/billing/runs/{run_id}", tags=["back office"], response_model=s.BillingRunDetail)
     def billing_run(run_id: Id, _: Staff, limit: Limit = 1000,
                     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> dict[str, Any]:
-        with Session(store.engine) as session:
+        with Session(records) as session:
             run = session.get(BillingRun, run_id)
             if run is None:
                 raise HTTPException(404, f"no billing run {run_id}")
@@ -322,7 +322,7 @@ def create_app(store: Store, settings: ApiSettings | None = None, *, billing: Bi
 
     @app.get("/accounts/{number}/bills", tags=["customer portal"], response_model=list[s.BillOut])
     def account_bills(acc: Account, limit: Annotated[int, Query(ge=1, le=1000)] = 24) -> list[s.BillOut]:
-        with Session(store.engine) as session:
+        with Session(records) as session:
             rows = session.execute(
                 select(BillRecord, BillingRun).join(BillingRun, BillingRun.id == BillRecord.run_id)
                 .where(BillRecord.account_id == acc.id, BillingRun.status == "done")

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from server.billing import model as bm
 from server.billing.period import Period
 from server.billing.queries import billing_readings
-from server.billing.records import BillingRun, ClosingPosition, ensure_tables
+from server.billing.records import BillingRun, ClosingPosition, records_engine
 from server.store import MeterInfo, Store
 
 HISTORY = timedelta(days=400)     # a year of average plus the reading before it
@@ -115,8 +115,7 @@ def load_inputs(store: Store, period: Period, *, as_of: datetime | None = None,
 
 def _opening(store: Store, period: Period, labels: dict[int, str]) -> tuple[int | None, dict[str, bm.Position]]:
     """Closing positions of the latest finished run that ended where this period starts."""
-    ensure_tables(store.engine)
-    with store.engine.connect() as conn:
+    with records_engine(store).connect() as conn:
         run_id = conn.execute(
             select(BillingRun.id).where(BillingRun.period_end == period.start, BillingRun.status == "done")
             .order_by(BillingRun.id.desc()).limit(1)).scalar_one_or_none()

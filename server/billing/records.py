@@ -1,15 +1,22 @@
 """What a billing run leaves in the database: the run, one bill row per service point, closing positions.
 
-These tables belong to billing, not to the reading store, so they live on their own MetaData and are
-created on first use (`ensure_tables`); the store's migrations and `amr db check` are unaffected. The
-closing positions are what makes estimates settle exactly: the next run opens each meter where this run
+These tables belong to billing, not to the reading store: they live on their own MetaData, are created on
+first use, and are kept OUT of the store's schema so the store's Alembic comparison (`amr db check`,
+autogenerate) never sees them — and never proposes to drop them. `records_engine(store)` gives the place:
+- PostgreSQL: the schema `<store schema>_billing` in the same database (via schema_translate_map);
+- SQLite file `x.sqlite`: the sibling file `x.billing.sqlite`;
+- in-memory SQLite (tests only): the store's own engine.
+The closing positions are what makes estimates settle exactly: the next run opens each meter where this run
 closed it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+import weakref
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import (
     JSON,
@@ -21,10 +28,12 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from server import db
 from server.models import PK, Micro, UTCDateTime
 
 
@@ -91,3 +100,36 @@ class ClosingPosition(BillingBase):
 
 def ensure_tables(bind: Engine | Connection) -> None:
     BillingBase.metadata.create_all(bind, checkfirst=True)
+
+
+_ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def billing_schema(store_engine: Engine) -> str | None:
+    """The PostgreSQL schema billing's tables live in, or None on SQLite."""
+    if store_engine.dialect.name != "postgresql":
+        return None
+    with store_engine.connect() as conn:
+        current = conn.execute(text("SELECT current_schema()")).scalar() or "public"
+    return re.sub(r"[^A-Za-z0-9_]", "_", f"{current}_billing")[:63]
+
+
+def records_engine(store) -> Engine:
+    """The engine for billing's own tables (see the module docstring), tables created on first use."""
+    eng: Engine = store.engine
+    if eng in _ENGINES:
+        return _ENGINES[eng]
+    out = eng
+    if eng.dialect.name == "postgresql":
+        schema = billing_schema(eng)
+        with eng.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        out = eng.execution_options(schema_translate_map={None: schema})
+    elif eng.dialect.name == "sqlite":
+        path = eng.url.database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            p = Path(path)
+            out = db.make_engine(f"sqlite:///{p.with_name(p.stem + '.billing' + p.suffix)}")
+    ensure_tables(out)
+    _ENGINES[eng] = out
+    return out

@@ -21,7 +21,7 @@ from server.billing.export import decimal_default, write_bills, write_exceptions
 from server.billing.load import load_inputs
 from server.billing.model import Bill, BillingException, ExceptionKind
 from server.billing.period import Period
-from server.billing.records import BillingRun, BillRecord, ClosingPosition, ensure_tables
+from server.billing.records import BillingRun, BillRecord, ClosingPosition, records_engine
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,11 @@ def run_billing(store: Store, period: Period, *, config: BillingConfig | None = 
     config = config or BillingConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ensure_tables(store.engine)
+    records = records_engine(store)
     started = datetime.now(UTC)
     run_id = None
     if record:
-        with store.engine.begin() as conn:
+        with records.begin() as conn:
             run_id = conn.execute(insert(BillingRun).values(
                 period_start=period.start, period_end=period.end, started_at=started, status="running",
                 tariff=config.tariff.name, files={}).returning(BillingRun.id)).scalar_one()
@@ -68,7 +68,7 @@ def run_billing(store: Store, period: Period, *, config: BillingConfig | None = 
                     per_service_point)
     except Exception as e:
         if run_id is not None:
-            with store.engine.begin() as conn:
+            with records.begin() as conn:
                 conn.execute(update(BillingRun).where(BillingRun.id == run_id).values(
                     status="failed", finished_at=datetime.now(UTC)))
         raise BillingRunError(f"billing run for {period.label} failed: {e!r}") from e
@@ -138,7 +138,7 @@ def _record(store: Store, run_id: int, meter_ids: dict[str, int], bills: list[tu
             if p.meter_id in meter_ids:
                 pos_rows.append({"run_id": run_id, "meter_id": meter_ids[p.meter_id], "at": p.at,
                                  "value": p.value, "source": str(p.source), "method": p.method})
-    with store.engine.begin() as conn:
+    with records_engine(store).begin() as conn:
         if bill_rows:
             conn.execute(insert(BillRecord), bill_rows)
         if pos_rows:

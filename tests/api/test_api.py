@@ -166,4 +166,5 @@ def test_api_on_postgres(pg_url):
     finally:
         with admin.begin() as c:
             c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            c.execute(text(f"DROP SCHEMA IF EXISTS {schema}_billing CASCADE"))
         admin.dispose()

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
 from amr.cli import main as amr
+from server import db
 from server.billing.engine import BillingConfig
 from server.billing.period import Period
 from server.billing.run import run_billing
@@ -51,6 +52,8 @@ def test_run_writes_files_and_records_the_run(store, tmp_path):
     seed_sample(store)
     res = run_billing(store, Period.parse("2026-10"), out_dir=tmp_path / "out", keep_bills=True)
     check_october(res, store)
+    assert db.diff(store.url) == []   # billing's own tables live beside the store, not in its schema
+    assert Path(store.url.split("///")[1]).with_suffix(".billing.sqlite").exists()
     manifest = json.loads(Path(res.files["manifest"]).read_text())
     assert manifest["run_id"] == res.run_id and manifest["billed"] == 4
     assert D(manifest["gross"]) == res.gross
@@ -101,10 +104,14 @@ def test_run_on_postgres(pg_url, tmp_path):
         seed_sample(s)
         res = run_billing(s, Period.parse("2026-10"), config=BillingConfig(), out_dir=tmp_path)
         check_october(res, s)
+        assert db.diff(engine=s.engine) == []          # billing's tables stay out of the store's schema
+        with engine.connect() as c:
+            assert c.execute(text(f"SELECT count(*) FROM {schema}_billing.billing_runs")).scalar() == 1
         s.close()
     finally:
         with admin.begin() as c:
             c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            c.execute(text(f"DROP SCHEMA IF EXISTS {schema}_billing CASCADE"))
         admin.dispose()
 
 
