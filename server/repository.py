@@ -104,6 +104,9 @@ def _python_defaults(table: Table, present: Sequence[str]) -> dict[str, Any]:
     return extra
 
 
+_STAGE_TYPES: dict[tuple[str, str], dict[str, int]] = {}
+
+
 def _copy_to_stage(conn: Connection, cursor: Any, table: Table, rows: Sequence[Row], cols: list[str],
                    tail: dict[str, Any]) -> tuple[str, str]:
     """Binary-COPY rows into a session-local staging table shaped like `table`'s columns; returns its name
@@ -113,15 +116,19 @@ def _copy_to_stage(conn: Connection, cursor: Any, table: Table, rows: Sequence[R
     stage = f"_stage_{table.name}_{zlib.crc32(','.join(all_cols).encode()):08x}"
     col_sql = ", ".join(f'"{c}"' for c in all_cols)
     # Emptied at commit, so one CREATE per pooled connection rather than one per batch.
+    # One round trip; DELETE because the table is only emptied at COMMIT (a second use in one transaction).
     cursor.execute(
         f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" ON COMMIT DELETE ROWS '
-        f'AS SELECT {col_sql} FROM "{table.name}" WITH NO DATA'
+        f'AS SELECT {col_sql} FROM "{table.name}" WITH NO DATA; DELETE FROM "{stage}"'
     )
-    cursor.execute(f'DELETE FROM "{stage}"')  # empty unless used twice in one transaction
-    # Binary COPY costs the client about a third of text COPY; it needs every column's type up front.
-    cursor.execute("SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0",
-                   (f'"{stage}"',))
-    oids = dict(cursor.fetchall())
+    # Binary COPY costs the client about a third of text COPY; it needs every column's type up front. Type
+    # OIDs (int8, varchar, …) do not change with the session, so they are looked up once per column set.
+    cache_key = (str(conn.engine.url), stage)
+    oids = _STAGE_TYPES.get(cache_key)
+    if oids is None:
+        cursor.execute("SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0",
+                       (f'"{stage}"',))
+        oids = _STAGE_TYPES[cache_key] = dict(cursor.fetchall())
     dialect = conn.dialect
     convert = [(i, table.c[c].type) for i, c in enumerate(cols) if isinstance(table.c[c].type, TypeDecorator)]
     tail_values = list(tail.values())

@@ -1,6 +1,6 @@
 """Idempotent bulk insert into the real tables (indexes, FKs, natural keys) on PostgreSQL.
 
-    .venv/bin/python -m bench.store.bench_insert [--rows 500000] [--batch 50000]
+    PYTHONPATH=. .venv/bin/python -m bench.store.bench_insert [--rows 500000] [--batch 50000] [--loaders 1]
 
 Phases, each timed with time.perf_counter around repository.insert_ignore inside one transaction per
 batch, on a fresh schema:
@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 from bench.store.common import pg_store
@@ -53,12 +54,23 @@ def reading_rows(n: int, tel: list[dict], start: int = 0) -> list[dict]:
     return rows
 
 
+LOADERS = 1
+
+
 def timed(store, table, rows, key, batch) -> tuple[float, int]:
-    new = 0
-    t0 = time.perf_counter()
-    for i in range(0, len(rows), batch):
+    """Insert `rows` in transactions of `batch` rows, on LOADERS connections at once (each batch is its own
+    transaction either way, as with several importers)."""
+
+    def one(i: int) -> int:
         with store.engine.begin() as conn:
-            new += repository.insert_ignore(conn, table, rows[i:i + batch], key)
+            return repository.insert_ignore(conn, table, rows[i:i + batch], key)
+
+    t0 = time.perf_counter()
+    if LOADERS == 1:
+        new = sum(one(i) for i in range(0, len(rows), batch))
+    else:
+        with ThreadPoolExecutor(LOADERS) as pool:
+            new = sum(pool.map(one, range(0, len(rows), batch)))
     return time.perf_counter() - t0, new
 
 
@@ -66,8 +78,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=500_000)
     ap.add_argument("--batch", type=int, default=50_000)
+    ap.add_argument("--loaders", type=int, default=1, help="concurrent connections (threads), one batch each")
     args = ap.parse_args()
-    out: dict[str, object] = {"rows": args.rows, "batch": args.batch, "loadavg_start": os.getloadavg()}
+    global LOADERS
+    LOADERS = args.loaders
+    out: dict[str, object] = {"rows": args.rows, "batch": args.batch, "loaders": args.loaders,
+                              "loadavg_start": os.getloadavg()}
     with pg_store(decode=False) as store:
         meters = store.resolve_meters([("BEN", f"{i:08d}", 1, 7) for i in range(25_000)])
         mids = sorted(meters.values())
