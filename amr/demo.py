@@ -254,6 +254,21 @@ def _own_van_importer(van: str):
 
 # ---------------------------------------------------------------------------------------- the run
 
+def _master_key(workdir: Path):
+    """Sealed AES keys in the store need a master key: the operator's when one is configured, else the
+    demo's own in its work directory (never the process environment: the caller may be a test session)."""
+    from server.keyvault import MasterKey
+
+    if os.environ.get("AMR_MASTER_KEY") or os.environ.get("AMR_MASTER_KEY_FILE"):
+        return MasterKey.load()
+    path = workdir / "master.key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+    return MasterKey(bytes.fromhex(path.read_text().strip()), f"file:{path}")
+
+
 def _van_id(workdir: Path) -> str:
     return "demo-" + hashlib.sha1(str(workdir.resolve()).encode()).hexdigest()[:8]
 
@@ -287,15 +302,14 @@ def run_demo(workdir: Path = DEFAULT_WORKDIR, *, town: Town | None = None, broke
     town = town or Town()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    # Sealed AES keys in the store need a master key; the demo's lives in its own work directory.
-    os.environ.setdefault("AMR_MASTER_KEY_FILE", str(workdir / "master.key"))
+    master = _master_key(workdir)
     van = _van_id(workdir)
     db_url = f"sqlite:///{(workdir / 'amr.sqlite').resolve()}"
     y, mo = town.drive_start.year, town.drive_start.month
     period_label = period or (f"{y}-{mo - 1:02d}" if mo > 1 else f"{y - 1}-12")   # the month before the drive
     seconds: dict[str, float] = {}
 
-    store = Store(db_url)
+    store = Store(db_url, master_key=master)
     try:
         with rep.step(f"back office: store {db_url}, registry of {len(town.route_meters())} meters, keys, "
                       f"previous readings"):
@@ -329,7 +343,7 @@ def run_demo(workdir: Path = DEFAULT_WORKDIR, *, town: Town | None = None, broke
                 from server.importer import ImporterConfig, StoreSink
                 from sync.publisher import Publisher, PublisherConfig
 
-                istore = Store(db_url)
+                istore = Store(db_url, master_key=master)
                 sink = StoreSink(istore)
                 sink.warm_up()
                 importer = _own_van_importer(van)(sink, choice.importer, ImporterConfig(
@@ -447,11 +461,10 @@ def _bill(store, period, out_dir: Path) -> dict[str, Any]:
     re-bills into `verify/` without recording and reports that the totals match."""
     from sqlalchemy import select
 
-    from server.billing.records import BillingRun, ensure_tables
+    from server.billing.records import BillingRun, records_engine
     from server.billing.run import run_billing
 
-    ensure_tables(store.engine)
-    with store.engine.connect() as conn:
+    with records_engine(store).connect() as conn:
         prev = conn.execute(select(BillingRun).where(
             BillingRun.period_start == period.start, BillingRun.period_end == period.end,
             BillingRun.status == "done").order_by(BillingRun.id.desc())).first()
