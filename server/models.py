@@ -13,6 +13,9 @@ Conventions (engineering.md §5):
 - quantities are exact: `Micro` stores a Decimal as a BIGINT count of millionths, so sums on SQLite are
   exact too (SQLite has no DECIMAL);
 - relationships are `lazy="raise"`: implicit lazy loading is a bug, not a slow query;
+- foreign keys on the registry tables, none on the ingest tables (raw_telegrams, readings): PostgreSQL
+  checks an FK per row with a lock on the referenced row, which cut bulk ingest several-fold
+  (bench/store/probe_merge_costs.py); the store fills those ids itself inside the same transaction;
 - a MetaData naming convention, so Alembic can drop and alter constraints by name on both dialects.
 
 Tables:

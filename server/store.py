@@ -19,6 +19,7 @@ Ingest (the importer):
         the readings and alarms commit together. A replayed (van, batch_id) returns replayed=True and
         changes nothing; re-sent frames under a new batch id are absorbed by natural keys.
     store.ingest(items, van=None) -> IngestResult             # same without a batch row (tools, tests)
+    store.preload_meters()                                    # warm the identity -> meter id cache
     store.add_dead_letter(payload, reason, detail, van=, topic=) -> bool   # False: seen before
 
 Registry (imports, billing, API):

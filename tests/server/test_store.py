@@ -393,3 +393,13 @@ def test_concurrent_importers_with_overlapping_batches(store: Store, plain, mast
     assert counts["raw_telegrams"] == len(set(plain))
     assert counts["readings"] == sum(r.readings_new for r in results)
     assert counts["raw_telegrams"] == sum(r.telegrams_new for r in results)
+
+
+def test_preload_meters_fills_the_cache(store: Store, db_url: str, master_key):
+    store.upsert_meter("APA", "00000001", 1, 7, role="main")
+    store.upsert_meter("APA", "00000002", 1, 7)
+    other = Store(db_url, master_key=master_key)
+    assert other.preload_meters() == 2
+    assert other.resolve_meters([("APA", "00000001", 1, 7)])[("APA", "00000001", 1, 7)] == \
+        store.meter(identity=("APA", "00000001", 1, 7)).id
+    other.close()
