@@ -359,7 +359,8 @@ def run_demo(workdir: Path = DEFAULT_WORKDIR, *, town: Town | None = None, broke
                 route = RouteProgress(sheet)
                 keys = KeyStore.load(van_dir / "keys.csv")
                 committed: list[int] = []
-                pipeline = Pipeline([_drive_source(capture, town)], outbox=outbox, route=route, keys=keys,
+                radio = _drive_source(capture, town)
+                pipeline = Pipeline([radio], outbox=outbox, route=route, keys=keys,
                                     block_sources=True, intake_size=4096, on_commit=committed.extend)
                 _run_pipeline(pipeline, outbox, rep)
                 pst = pipeline.stats()
@@ -389,8 +390,8 @@ def run_demo(workdir: Path = DEFAULT_WORKDIR, *, town: Town | None = None, broke
                        "duplicates": pst["frames"].get("duplicates", 0),
                        "decoded": pst["frames"].get("decoded", 0),
                        "rejected": {k[9:]: v for k, v in pst["frames"].items() if k.startswith("rejected_")},
-                       "crc_failures": sum(s.get("crc_failures", 0) for s in pst["sources"].values()),
-                       "demod": next(iter(pst["sources"].values()), {}).get("demod", {})},
+                       "crc_failures": radio.inner.demod.stats.crc_failures,
+                       "demod": radio.inner.demod.stats.to_dict()},
             read_ids=sorted(k for k, p in meters_by_id.items() if p.status == "read"),
             unread_ids=sorted(k for k, p in meters_by_id.items() if p.status == "unread"),
             heard_ids=sorted(k for k, p in meters_by_id.items() if p.status == "heard"),
@@ -491,8 +492,9 @@ def summary_lines(r: DemoResult) -> list[str]:
            f"town: {t['route_meters']} meters on the route ({len(t['route_never_in_range'])} never in range of the "
            f"van), {t['foreign_devices']} foreign devices; {t['bursts']} transmissions on air, "
            f"{t['collided_bursts']} in collisions",
-           f"collector: {col['frames']} frames demodulated ({col['unique']} unique, {col['duplicates']} repeats), "
-           f"{col['crc_failures']} bursts failed CRC, decoded {col['decoded']}, rejected {col['rejected'] or 0}",
+           f"collector: {col['demod'].get('bursts', '?')} bursts detected, {col['frames']} frames demodulated "
+           f"({col['unique']} unique, {col['duplicates']} repeats), {col['crc_failures']} failed CRC; "
+           f"decoded {col['decoded']}, rejected {col['rejected'] or 0}",
            f"route {ROUTE}: read {c['read']} of {c['total']}, missed {c['unread'] + c['heard']} "
            f"({c['unread']} never heard, {c['heard']} heard without a usable reading), "
            f"implausible {c['implausible']}, out of route {c['out_of_route']}",

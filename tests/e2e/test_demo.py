@@ -67,6 +67,9 @@ def test_read_set_matches_the_truth(runs):
     # keyless meters that were heard are "heard", not read and not unread
     assert set(t["no_key"]) & set(t["route_clean"]) <= set(r.heard_ids)
     assert r.route["read"] == len(read) and r.route["total"] == t["route_meters"]
+    # the demodulator's own account: every frame it passed on reached the pipeline
+    demod = r.collector["demod"]
+    assert demod["frames"] == r.collector["frames"] and demod["bursts"] >= demod["frames"] + demod["crc_failures"]
     # alarms: exactly the alarmed meters that were read
     assert {a["meter_id"] for a in r.alarms} == set(t["alarmed"]) & read
 
