@@ -102,7 +102,10 @@ def test_long_offline_then_broker_appears(store, tmp_path):
     b.prepare()
     ob = Outbox(tmp_path / "o.db", van_id="van01")
     pub = Publisher(ob, settings_for(b, "van01"),
-                    PublisherConfig("van01", batch_size=100, backoff_min_s=0.05, backoff_max_s=0.4)).start()
+                    # the van may publish before the importer has subscribed: the broker then drops the
+                    # batch ("no matching subscribers") and only the ack timeout brings it back
+                    PublisherConfig("van01", batch_size=100, backoff_min_s=0.05, backoff_max_s=0.4,
+                                    ack_timeout_s=3.0)).start()
     try:
         time.sleep(2.0)
         st = read_status(ob)
