@@ -45,6 +45,16 @@ def test_check_notices_drift(db_url: str):
     assert any("ix_drift" in str(d) for d in diffs)
 
 
+def test_check_ignores_other_components_tables(db_url: str):
+    """Billing keeps its own tables in the same database; the store's check must not call them drift."""
+    db.upgrade(db_url)
+    e = db.make_engine(db_url)
+    with e.begin() as c:
+        c.exec_driver_sql("CREATE TABLE billing_runs (id INTEGER PRIMARY KEY)")
+    e.dispose()
+    assert db.diff(db_url) == []
+
+
 def test_cli_upgrade_and_check(db_url: str):
     from server.cli import db as db_group
 
