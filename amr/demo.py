@@ -233,8 +233,9 @@ def choose_broker(spec: str, workdir: Path, van: str, reporter: Reporter) -> Bro
             vs = BrokerSettings("127.0.0.1", b.plain_port, van, b.passwords[van], session_expiry_s=expiry)
             return BrokerChoice("private", f"private Mosquitto on 127.0.0.1:{b.plain_port} "
                                            f"(deploy/mosquitto config, password + ACL)", imp, vs, b)
-    reporter.line("    NOTE: no MQTT broker answers on 127.0.0.1:1883 and no `mosquitto` binary is installed "
-                  "(apt-get install mosquitto); falling back to a DIRECT IN-PROCESS IMPORT without MQTT")
+    why = ("no MQTT broker answers on 127.0.0.1:1883 and " if spec == "auto" else "") + \
+        "a private Mosquitto could not be started (is the `mosquitto` binary installed? apt-get install mosquitto)"
+    reporter.line(f"    NOTE: {why}; falling back to a DIRECT IN-PROCESS IMPORT without MQTT")
     return BrokerChoice("direct", "direct in-process import (no MQTT broker available)")
 
 
@@ -366,7 +367,8 @@ def run_demo(workdir: Path = DEFAULT_WORKDIR, *, town: Town | None = None, broke
                 pst = pipeline.stats()
                 counts = route.counts()
 
-            with rep.step(f"sync: outbox -> {choice.label} -> importer -> store"):
+            hop = "store (in-process ingest, no MQTT)" if choice.mode == "direct" else f"{choice.label} -> importer -> store"
+            with rep.step(f"sync: outbox -> {hop}"):
                 sync_info = _drain(outbox, publisher, importer, store, van, choice, rep, sync_timeout_s)
         finally:
             if publisher is not None:
