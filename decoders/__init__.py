@@ -10,7 +10,7 @@ data records -> driver (by name or by manufacturer/version/type; generic fallbac
 
 from __future__ import annotations
 
-from decoders.core import Fail, link_layer, walk_layers
+from decoders.core import Fail, ambiguous_frame_b, link_layer, walk_layers
 from decoders.keys import KeyStore
 from decoders.model import Alarm, Decoded, DecodeResult, Identity, Reading, Reject, Rejection
 from decoders.state import DecoderState
@@ -39,9 +39,30 @@ def decode(telegram: bytes, *, keys: KeyStore | None = None, state: DecoderState
         raw = bytes(telegram)
     else:  # bytes(5) would quietly make five zero bytes
         return Rejection(Reject.MALFORMED, f"not bytes: {type(telegram).__name__}", b"")
+    result = _decode(raw, keys, state, driver, crc_free=False)
+    if ambiguous_frame_b(raw) and not _clean(result):
+        # Frame B and a CRC-free telegram both have L == len - 1; the frame-B CRC matched, but the
+        # frame-B reading does not parse cleanly: the CRC-free reading wins when it does.
+        alternative = _decode(raw, keys, state, driver, crc_free=True)
+        if _clean(alternative):
+            result = alternative
+    if state is not None:
+        if result.ok:
+            state.decoded += 1
+        else:
+            state.rejections[result.reason] += 1
+    return result
+
+
+def _clean(result: Decoded | Rejection) -> bool:
+    return result.ok and not any(n.startswith(("TRUNCATED_RECORD", "BAD_RECORD")) for n in result.notes)
+
+
+def _decode(raw: bytes, keys: KeyStore | None, state: DecoderState | None, driver: str | None,
+            crc_free: bool) -> Decoded | Rejection:
     tg = None
     try:
-        tg = link_layer(raw)
+        tg = link_layer(raw, crc_free)
         tg.keys = keys
         tg.state = state
         reg = _registry()
@@ -59,8 +80,6 @@ def decode(telegram: bytes, *, keys: KeyStore | None = None, state: DecoderState
         handler = drv if drv is not None else reg.GENERIC
         rej = handler.payload(tg)
         if rej is not None:
-            if state is not None:
-                state.rejections[rej.reason] += 1
             return rej
         if tg.decryption == "pending":
             tg.decryption = "plain"
@@ -69,8 +88,6 @@ def decode(telegram: bytes, *, keys: KeyStore | None = None, state: DecoderState
         ident = tg.identity or tg.tpl_identity
         if ident is None:
             ident = Identity("", "", 0, 0)
-        if state is not None:
-            state.decoded += 1
         return Decoded(
             raw, ident, tg.c_field, tuple(tg.ci_chain), tg.security, tg.acc, tg.sts, tg.readings, alarms,
             bits, drv.name if drv is not None else None, fields, handler.media_for(tg), tg.tpl_identity,
@@ -83,6 +100,4 @@ def decode(telegram: bytes, *, keys: KeyStore | None = None, state: DecoderState
     except Exception as e:  # a bug must not take the stream down; counted and shown as MALFORMED
         rej = Rejection(Reject.MALFORMED, f"internal error {type(e).__name__} while decoding", raw,
                         tg.meter if tg is not None else None, tuple(tg.ci_chain) if tg is not None else ())
-    if state is not None:
-        state.rejections[rej.reason] += 1
     return rej

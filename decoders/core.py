@@ -28,8 +28,11 @@ class Fail(Exception):
 
 # --- link layer ------------------------------------------------------------------------------------
 
-def link_layer(raw: bytes) -> Telegram:
-    """Raw bytes (wM-Bus with or without DLL CRCs, or a wired long frame) -> Telegram at the first CI."""
+def link_layer(raw: bytes, crc_free: bool = False) -> Telegram:
+    """Raw bytes (wM-Bus with or without DLL CRCs, or a wired long frame) -> Telegram at the first CI.
+
+    crc_free=True takes an input whose L equals its length as CRC-free even when its last bytes happen to
+    form a valid frame-B CRC (1 in 65,536 telegrams do); `decode` uses it to try the other reading."""
     n = len(raw)
     if n >= 6 and raw[0] == 0x68 and raw[3] == 0x68 and raw[1] == raw[2]:
         ln = raw[1]
@@ -47,7 +50,7 @@ def link_layer(raw: bytes) -> Telegram:
         return tg
     if n < 11:
         raise Fail(Reject.LENGTH, f"{n} bytes are shorter than a link layer and CI")
-    if raw[0] == n - 1 and not _looks_like_frame_b(raw, n):
+    if raw[0] == n - 1 and (crc_free or not _looks_like_frame_b(raw, n)):
         data, fmt = raw, "none"
     else:
         try:
@@ -65,6 +68,13 @@ def link_layer(raw: bytes) -> Telegram:
         raise Fail(Reject.LENGTH, "telegram shorter than a link layer and CI")
     _dll(tg)
     return tg
+
+
+def ambiguous_frame_b(raw: bytes) -> bool:
+    """True when the bytes read both as a CRC-free telegram and as a frame-B frame with a valid CRC."""
+    n = len(raw)
+    return n >= 11 and raw[0] == n - 1 and not (raw[0] == 0x68 and n >= 6 and raw[3] == 0x68) \
+        and _looks_like_frame_b(raw, n)
 
 
 def _looks_like_frame_b(raw: bytes, n: int) -> bool:

@@ -151,6 +151,11 @@ def test_corpus_with_dll_crcs(corpus, fmt):
         if case["header"]["frame"] != "wmbus" or t[0] != len(t) - 1 or (fmt == "B" and len(t) > 250):
             continue
         plain = run_case(case)
+        if fmt == "B" and plain.ok and any(n.startswith("TRUNCATED_RECORD") for n in plain.notes):
+            # A telegram that is itself truncated reads cleanly only with two more bytes: as frame B it
+            # is indistinguishable from a CRC-free telegram whose tail looks like a CRC, and decode()
+            # rightly prefers the clean CRC-free reading (test_frame_b_ambiguity.py).
+            continue
         r = run_case({**case, "telegram": enc(t).hex()})
         assert r.ok == plain.ok
         if r.ok:
