@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import struct
+from collections.abc import Callable
 
 from decoders.crc import crc16_en13757
 from decoders.model import Reading, Reject, Rejection
@@ -183,9 +184,28 @@ def parse_records(data: bytes, start: int, end: int, want_headers: bool = False
 
     Raises RecordError; its `readings` are the records before the bad one.
     """
+    n = end - start
+    key = None
+    if 2 <= n <= _LAYOUT_MAX_LEN and start >= 0 and end <= len(data) and type(data) is bytes:
+        p = start
+        while p < end and data[p] == 0x2F:  # encrypted payloads start with 2F2F: key on the first record
+            p += 1
+        key = (n, p - start, data[p:p + 2])
+        plans = _LAYOUTS.get(key)
+        if plans:
+            for plan in plans:
+                try:
+                    hit = plan(data, start)
+                except Exception:  # noqa: BLE001  (same data through the loop below gives the typed outcome)
+                    hit = None
+                if hit is not None:
+                    return hit if want_headers else (hit[0], hit[1], hit[2], b"")
     readings: list[Reading] = []
     try:
-        return _parse(data, start, end, want_headers, readings)
+        result = _parse(data, start, end, want_headers, readings)
+        if key is not None:
+            _learn_layout(key, data, start, end, result)
+        return result
     except RecordError as e:
         e.readings = readings
         raise
@@ -381,6 +401,143 @@ def _parse(data: bytes, start: int, end: int, want_headers: bool, readings: list
         append(Reading(info[0], value, text_unit if text_unit is not None else info[1], storage, tariff,
                        subunit, FUNCTIONS[(dif >> 4) & 3], header_hex, key, vifes, raw))
     return readings, mfct, more, bytes(headers) if headers is not None else b""
+
+
+# --- layout plans ---------------------------------------------------------------------------------
+# A meter sends the same record headers in every telegram; only the data bytes change. Once a layout
+# (payload length + header bytes at their offsets) has been parsed twice, it gets a generated function:
+# one struct unpack splits the payload into header and data segments, one tuple comparison checks every
+# header byte (fillers and the 0x0F/0x1F DIF included), and the readings are built from literals. The
+# loop above visits offsets that depend only on those header bytes (LVAR and plain-text-unit records,
+# whose length is in the data, are never planned), so a plan that matches yields what the loop would;
+# a plan that does not match returns None and the loop runs. tests/decoders/test_layout_plans.py
+# compares both on the corpus and on generated payloads.
+
+Layout = Callable[[bytes, int], "tuple[list[Reading], bytes, bool, bytes] | None"]
+_LAYOUTS: dict[tuple[int, int, bytes], list[Layout]] = {}
+_LAYOUT_MISSES: dict[tuple[int, int, bytes], int] = {}
+_LAYOUT_MAX_LEN = 4096
+_LAYOUT_KEYS_MAX = 4096
+_LAYOUT_PER_KEY = 8
+
+
+def _learn_layout(key: tuple[int, int, bytes], data: bytes, start: int, end: int,
+                  result: tuple[list[Reading], bytes, bool, bytes]) -> None:
+    misses = _LAYOUT_MISSES.get(key, 0) + 1
+    if misses < 2:  # one-off payloads (noise, fuzzing) do not pay for code generation
+        if len(_LAYOUT_MISSES) >= 4 * _LAYOUT_KEYS_MAX:
+            _LAYOUT_MISSES.clear()
+        _LAYOUT_MISSES[key] = misses
+        return
+    plan = build_layout(data, start, end, result[0])
+    if plan is None:  # LVAR or text-unit records: this key is left to the loop for a long while
+        _LAYOUT_MISSES[key] = -1000
+        return
+    _LAYOUT_MISSES.pop(key, None)
+    plans = _LAYOUTS.get(key)
+    if plans is None:
+        if len(_LAYOUTS) >= _LAYOUT_KEYS_MAX:
+            _LAYOUTS.clear()
+        plans = _LAYOUTS[key] = []
+    if len(plans) >= _LAYOUT_PER_KEY:
+        del plans[0]
+    plans.append(plan)
+
+
+def _value_expr(k: int, dif: int, info: tuple) -> str | None:
+    """Source of the value of data segment v[k] for a record with this DIF and header plan."""
+    q, unit, factor, kind, coding = info[:5]
+    code = dif & 0x0F
+    dlen = DATA_LEN[code]
+    if repr(float(factor)) != repr(factor) or float(repr(factor)) != factor:
+        return None
+    seg = f"v[{k}]"
+    if coding == 1 and kind == "num":
+        e = f"fb({seg}, 'little', signed=True)"
+        return e if factor == 1.0 else f"{e} * {factor!r}"
+    if coding == 1 and kind in ("id", "raw"):
+        return f"fb({seg}, 'little', signed=False)"
+    return f"cv({seg}, {coding!r}, {kind!r}, {factor!r}, {dlen!r})"
+
+
+def build_layout(data: bytes, start: int, end: int, readings: list[Reading]) -> Layout | None:
+    """A plan for the layout of data[start:end], given what the record loop read from it (None when the
+    layout is not fixed by its headers or the readings do not line up with the bytes)."""
+    if not readings:
+        return None
+    fmt = ["<"]
+    headers: list[bytes] = []
+    header_list = bytearray()
+    exprs: list[str] = []
+    i = start
+    seg_start = start
+    k = 0
+    mfct_tail = False
+    more = False
+    ri = 0
+    while i < end:
+        dif = data[i]
+        if dif == 0x2F or dif == 0x7F:
+            i += 1
+            continue
+        if dif == 0x0F or dif == 0x1F:
+            i += 1
+            headers.append(data[seg_start:i])
+            fmt.append(f"{i - seg_start}s{end - i}s")
+            header_list.append(dif)
+            mfct_tail = True
+            more = dif == 0x1F
+            break
+        if ri >= len(readings):
+            return None
+        r = readings[ri]
+        ri += 1
+        hb = bytes.fromhex(r.dif_vif)
+        if data[i:i + len(hb)] != hb or r.vif == 0x7C or (dif & 0x0F) in (0x0D, 0x0F):
+            return None
+        if len(hb) == 2 and SIMPLE[hb[0] << 8 | hb[1]] is not None:
+            p = SIMPLE[hb[0] << 8 | hb[1]]
+            info = (p[0], p[1], p[2], p[3], p[5], p[6], 0, 0, p[7], p[8], p[9], ())
+        else:
+            info = _EXT_CACHE.get(hb)
+            if info is None:
+                return None
+        q, unit, factor, kind, coding, storage, tariff, subunit, function, hx, vkey, vifes = info
+        if (q, unit, storage, tariff, subunit, function, hx, vkey, vifes) != (
+                r.quantity, r.unit, r.storage, r.tariff, r.subunit, r.function, r.dif_vif, r.vif, r.vifes):
+            return None
+        dlen = DATA_LEN[dif & 0x0F]
+        i += len(hb)
+        if i + dlen > end or data[i:i + dlen] != r.raw:
+            return None
+        headers.append(data[seg_start:i])
+        fmt.append(f"{i - seg_start}s{dlen}s")
+        header_list += hb
+        value = _value_expr(2 * k + 1, dif, info)
+        if value is None:
+            return None
+        exprs.append(f"R({q!r}, {value}, {unit!r}, {storage!r}, {tariff!r}, {subunit!r}, {function!r}, "
+                     f"{hx!r}, {vkey!r}, {vifes!r}, v[{2 * k + 1}])")
+        k += 1
+        i += dlen
+        seg_start = i
+    if ri != len(readings):
+        return None
+    if not mfct_tail:
+        headers.append(data[seg_start:end])  # trailing fillers (possibly none)
+        fmt.append(f"{end - seg_start}s0s")
+    tail = f"v[{2 * k + 1}]" if mfct_tail else "b''"
+    src = (f"def plan(data, start):\n"
+           f"    v = S.unpack_from(data, start)\n"
+           f"    if v[0::2] != H:\n"
+           f"        return None\n"
+           f"    return [{', '.join(exprs)}], {tail}, {more!r}, HL\n")
+    ns = {"S": struct.Struct("".join(fmt)), "H": tuple(headers), "HL": bytes(header_list), "R": Reading,
+          "fb": int.from_bytes, "cv": _convert}
+    if ns["S"].size != end - start:
+        return None
+    exec(compile(src, "<record layout>", "exec"), ns)  # noqa: S102  (source built from literals above)
+    return ns["plan"]
 
 
 def format_signature(headers: bytes) -> int:
