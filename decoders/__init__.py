@@ -40,7 +40,7 @@ def decode(telegram: bytes, *, keys: KeyStore | None = None, state: DecoderState
     else:  # bytes(5) would quietly make five zero bytes
         return Rejection(Reject.MALFORMED, f"not bytes: {type(telegram).__name__}", b"")
     result = _decode(raw, keys, state, driver, crc_free=False)
-    if ambiguous_frame_b(raw) and not _clean(result):
+    if not _clean(result) and ambiguous_frame_b(raw):  # the cheap test first: no second CRC when clean
         # Frame B and a CRC-free telegram both have L == len - 1; the frame-B CRC matched, but the
         # frame-B reading does not parse cleanly: the CRC-free reading wins when it does.
         alternative = _decode(raw, keys, state, driver, crc_free=True)

@@ -13,7 +13,7 @@ import click
 from decoders import decode as decode_telegram
 from decoders.keys import KeyError_, KeyStore
 from decoders.model import Reject, Rejection
-from decoders.output import error_dict, to_json, to_wmbusmeters
+from decoders.output import error_dict, records_json, to_json, to_wmbusmeters
 from decoders.state import DecoderState
 
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -88,38 +88,86 @@ def _encoder() -> Callable[[Any], str]:
         return json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False).encode
 
 
+def _emitter(out: TextIO, fmt: str) -> tuple[Callable[[Any], None], Callable[[Any], Any], Callable[[], None]]:
+    """(emit one JSON line, render a result, flush). With orjson and a binary buffer under `out`, lines are
+    bytes, joined and written in blocks, and the records array comes from cached per-kind JSON text
+    (`records_json`); otherwise text lines through `_encoder()`. Both give the same JSON."""
+    buf = getattr(out, "buffer", None)
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover
+        orjson = None
+    if buf is None or orjson is None:
+        dumps_text = _encoder()
+        write = out.write
+
+        def emit_text(obj: Any) -> None:
+            write(dumps_text(obj) + "\n")
+
+        return emit_text, (to_wmbusmeters if fmt == "wmbusmeters" else to_json), out.flush
+    raw_dumps = orjson.dumps
+    option = orjson.OPT_APPEND_NEWLINE
+    fragment = orjson.Fragment
+    pending: list[bytes] = []
+    add = pending.append
+
+    def value_dumps(v: Any) -> bytes:
+        return raw_dumps(v, default=_default)
+
+    def records(readings: list) -> Any:
+        return fragment(records_json(readings, value_dumps))
+
+    def emit(obj: Any) -> None:
+        add(raw_dumps(obj, default=_default, option=option))
+        if len(pending) >= 256:
+            buf.write(b"".join(pending))
+            pending.clear()
+
+    def flush() -> None:
+        if pending:
+            buf.write(b"".join(pending))
+            pending.clear()
+        buf.flush()
+
+    def render_json(r: Any) -> Any:
+        return to_json(r, records)
+
+    out.flush()  # anything already written as text goes first
+    return emit, (to_wmbusmeters if fmt == "wmbusmeters" else render_json), flush
+
+
 def run(sources: tuple[str, ...], fmt: str, keys: KeyStore | None, driver: str | None, out: TextIO) -> dict[str, int]:
     state = DecoderState()
-    render = to_wmbusmeters if fmt == "wmbusmeters" else to_json
-    dumps = _encoder()
-    write = out.write
+    emit, render, flush = _emitter(out, fmt)
     counts = {"lines": 0, "decoded": 0, "rejected": 0}
     single: dict[str, KeyStore] = {}
-    for line in _lines(sources):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        counts["lines"] += 1
-        telegram, key_hex, line_driver, hx = _request(line)
-        if telegram is None:
-            d = error_dict(Rejection(Reject.MALFORMED, "line is neither hex nor a telegram request", b""))
-            d["telegram"] = hx[:512]
-            write(dumps(d) + "\n")
-            counts["rejected"] += 1
-            continue
-        ks = keys
-        if key_hex is not None:
-            ks = single.get(key_hex)
-            if ks is None:
-                try:
-                    ks = single[key_hex] = KeyStore.single(key_hex)
-                except KeyError_ as e:
-                    d = error_dict(Rejection(Reject.MALFORMED, str(e), telegram))
-                    write(dumps(d) + "\n")
-                    counts["rejected"] += 1
-                    continue
-        r = decode_telegram(telegram, keys=ks, state=state, driver=line_driver or driver)
-        counts["decoded" if r.ok else "rejected"] += 1
-        write(dumps(render(r)) + "\n")
+    try:
+        for line in _lines(sources):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            counts["lines"] += 1
+            telegram, key_hex, line_driver, hx = _request(line)
+            if telegram is None:
+                d = error_dict(Rejection(Reject.MALFORMED, "line is neither hex nor a telegram request", b""))
+                d["telegram"] = hx[:512]
+                emit(d)
+                counts["rejected"] += 1
+                continue
+            ks = keys
+            if key_hex is not None:
+                ks = single.get(key_hex)
+                if ks is None:
+                    try:
+                        ks = single[key_hex] = KeyStore.single(key_hex)
+                    except KeyError_ as e:
+                        emit(error_dict(Rejection(Reject.MALFORMED, str(e), telegram)))
+                        counts["rejected"] += 1
+                        continue
+            r = decode_telegram(telegram, keys=ks, state=state, driver=line_driver or driver)
+            counts["decoded" if r.ok else "rejected"] += 1
+            emit(render(r))
+    finally:
+        flush()
     return counts
 
 

@@ -6,6 +6,7 @@ Keys never appear here: a Decoded holds no key, and a Rejection's detail never n
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from typing import Any
 
 from decoders.drivers.base import format_value, sts_text
@@ -36,20 +37,46 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-# record header hex -> the JSON keys it fixes (all but the value): built once per distinct header
-_RECORD_STATIC: dict[tuple[str, str], dict[str, Any]] = {}
-def _record(x: Reading) -> dict[str, Any]:
-    key = (x.dif_vif, x.unit)
+# everything of a record but its value -> the JSON keys it fixes: built once per distinct record kind
+# (keyed by all of them: a driver-made record may reuse a header with another quantity)
+_RECORD_STATIC: dict[tuple, dict[str, Any]] = {}
+_RECORD_TEXT: dict[tuple, bytes] = {}
+
+
+def _static(x: Reading) -> tuple[tuple, dict[str, Any]]:
+    key = (x.dif_vif, x.unit, x.quantity, x.storage, x.tariff, x.subunit, x.function, x.vifes)
     static = _RECORD_STATIC.get(key)
     if static is None:
         static = {"quantity": x.quantity, "unit": x.unit, "storage": x.storage, "tariff": x.tariff,
                   "subunit": x.subunit, "function": x.function, "dif_vif": x.dif_vif}
         if x.vifes:
             static["vifes"] = x.vifes  # a tuple: shared safely, serialised as an array
-        if len(_RECORD_STATIC) < 50_000:
-            _RECORD_STATIC[key] = static
+        if len(_RECORD_STATIC) >= 50_000:
+            _RECORD_STATIC.clear()
+            _RECORD_TEXT.clear()
+        _RECORD_STATIC[key] = static
+    return key, static
+
+
+def _record(x: Reading) -> dict[str, Any]:
     v = x.value
-    return {"value": v if type(v) in _PLAIN else _jsonable(v), **static}
+    return {"value": v if type(v) in _PLAIN else _jsonable(v), **_static(x)[1]}
+
+
+def records_json(readings: list[Reading], dumps: Callable[[Any], bytes]) -> bytes:
+    """The "records" array of `to_json` as JSON text, byte for byte what `dumps` makes of the dicts: each
+    record's constant keys are serialised once per record kind, so a telegram serialises only its values."""
+    parts = []
+    text = _RECORD_TEXT
+    for x in readings:
+        key = (x.dif_vif, x.unit, x.quantity, x.storage, x.tariff, x.subunit, x.function, x.vifes)
+        tail = text.get(key)
+        if tail is None:
+            key, static = _static(x)
+            tail = text[key] = b"," + dumps(static)[1:]
+        v = x.value
+        parts.append(b'{"value":' + dumps(v if type(v) in _PLAIN else _jsonable(v)) + tail)
+    return b"[" + b",".join(parts) + b"]"
 
 
 def error_dict(r: Rejection) -> dict[str, Any]:
@@ -60,8 +87,11 @@ def error_dict(r: Rejection) -> dict[str, Any]:
     return d
 
 
-def to_json(r: Decoded | Rejection) -> dict[str, Any]:
-    """The project's own schema (`schema` 1): identity, layers, security outcome, records with units."""
+def to_json(r: Decoded | Rejection, records: Callable[[list[Reading]], Any] | None = None) -> dict[str, Any]:
+    """The project's own schema (`schema` 1): identity, layers, security outcome, records with units.
+
+    `records`, when given, renders the readings in place of the list of dicts (the CLI passes one that
+    returns pre-serialised JSON)."""
     if not r.ok:
         return error_dict(r)
     return {
@@ -79,7 +109,7 @@ def to_json(r: Decoded | Rejection) -> dict[str, Any]:
         "status_text": sts_text(r.status) if r.status is not None else None,
         "driver": r.driver,
         "media": r.media,
-        "records": [_record(x) for x in r.readings],
+        "records": [_record(x) for x in r.readings] if records is None else records(r.readings),
         "fields": {k: v if type(v) in _PLAIN else _jsonable(v) for k, v in r.fields.items()},
         "alarms": sorted(a.value for a in r.alarms),
         "alarm_bits": r.alarm_bits,

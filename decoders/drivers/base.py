@@ -94,10 +94,14 @@ def round_value(v: float | int) -> float | int:
 
 
 def _fmt_datetime(v: _dt.datetime) -> str:
+    if v.tzinfo is None and v.year >= 1000:  # isoformat is the same text, without strftime's cost
+        return v.isoformat(" ", "minutes")
     return v.strftime("%Y-%m-%d %H:%M")
 
 
 def _fmt_date(v: _dt.date) -> str:
+    if v.year >= 1000:
+        return v.isoformat()
     return v.strftime("%Y-%m-%d")
 
 

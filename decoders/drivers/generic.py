@@ -126,9 +126,17 @@ class GenericDriver(Driver):
             if name is None or name in out:
                 continue
             v = r.value
-            if mult != 1.0 and type(v) in _NUMBER:
+            t = type(v)
+            if mult != 1.0 and t in _NUMBER:
                 v = v * mult
-            out[name] = fmt(v)
+                t = type(v)
+            # format_value's two common cases inline (it is called once per record of every telegram)
+            if t is float:
+                out[name] = round(v, 9)
+            elif t is int or v is None:
+                out[name] = v
+            else:
+                out[name] = fmt(v)
         if tg.sts is not None:
             out["status"] = sts_text(tg.sts)
         return out
