@@ -511,19 +511,26 @@ class Outbox:
 
     # -- the sync side (Telegraf's Batch/Accept/Reject) --
 
+    @staticmethod
+    def _claim(db: sqlite3.Connection, max_items: int) -> str | None:
+        """Mark up to max_items pending rows, oldest first, with a new batch id (inside the caller's tx)."""
+        seqs = [r[0] for r in db.execute(
+            "SELECT seq FROM outbox WHERE batch_id IS NULL ORDER BY seq LIMIT ?", (max_items,))]
+        if not seqs:
+            return None
+        batch_id = uuid.uuid4().hex
+        db.execute("UPDATE outbox SET batch_id=?, attempts=attempts+1 "
+                   "WHERE batch_id IS NULL AND seq BETWEEN ? AND ?", (batch_id, seqs[0], seqs[-1]))
+        return batch_id
+
     def lease(self, max_items: int) -> Batch | None:
         """Take up to max_items pending rows, oldest first, as one batch; None when nothing is pending."""
         if max_items <= 0:
             raise ValueError("max_items must be positive")
-        batch_id = uuid.uuid4().hex
         with self._tx() as db:
-            seqs = [r[0] for r in db.execute(
-                "SELECT seq FROM outbox WHERE batch_id IS NULL ORDER BY seq LIMIT ?", (max_items,))]
-            if not seqs:
+            batch_id = self._claim(db, max_items)
+            if batch_id is None:
                 return None
-            lo, hi = seqs[0], seqs[-1]
-            db.execute("UPDATE outbox SET batch_id=?, attempts=attempts+1 "
-                       "WHERE batch_id IS NULL AND seq BETWEEN ? AND ?", (batch_id, lo, hi))
             rows = db.execute(_SELECT_ROWS + " WHERE batch_id=? ORDER BY seq", (batch_id,)).fetchall()
         return Batch(batch_id, [_to_row(r) for r in rows])
 
@@ -533,14 +540,10 @@ class Outbox:
         and re-serialising every Frame would cap sync at ~13k rows/s. (Added by the sync engineer.)"""
         if max_items <= 0:
             raise ValueError("max_items must be positive")
-        batch_id = uuid.uuid4().hex
         with self._tx() as db:
-            seqs = [r[0] for r in db.execute(
-                "SELECT seq FROM outbox WHERE batch_id IS NULL ORDER BY seq LIMIT ?", (max_items,))]
-            if not seqs:
+            batch_id = self._claim(db, max_items)
+            if batch_id is None:
                 return None
-            db.execute("UPDATE outbox SET batch_id=?, attempts=attempts+1 "
-                       "WHERE batch_id IS NULL AND seq BETWEEN ? AND ?", (batch_id, seqs[0], seqs[-1]))
             rows = db.execute("SELECT seq, times_heard, best_rssi, last_heard_at, frame, outcome FROM outbox "
                               "WHERE batch_id=? ORDER BY seq", (batch_id,)).fetchall()
         return batch_id, rows

@@ -196,33 +196,21 @@ class FrameFail(Exception):
 
 
 def decode_t1(soft: np.ndarray) -> Decoded:
-    if len(soft) < 144:
-        raise FrameFail("TRUNCATED")
-    sb = soft_3of6(soft[:144])
-    blk = bytearray(sb.data[:12].tobytes())
-    first = repair_block(blk, lambda: sb.edits(0, 12))
-    if first is None:
-        raise FrameFail("CRC")
-    if blk[0] < 9:
-        raise FrameFail("LENGTH")
-    n = frame_a_length(blk[0])
-    if len(soft) < 12 * n:
-        raise FrameFail("TRUNCATED")
-    sb = soft_3of6(soft[:12 * n])
-    sb.data[:12] = np.frombuffer(bytes(blk), np.uint8)
-    frame = _decode_blocks_a(sb, n)
-    if frame is None:
-        raise FrameFail("CRC")
-    try:
-        return Decoded(decode_frame_a(frame), "T1", "A", 12 * n, first + sb.repaired)
-    except FrameError as exc:
-        raise FrameFail(exc.reason) from None
+    return _decode_format_a(soft, "T1", 12, soft_3of6)
 
 
 def _decode_nrz_a(soft: np.ndarray, mode: str) -> Decoded:
-    if len(soft) < 96:
+    return _decode_format_a(soft, mode, 8, soft_nrz)
+
+
+def _decode_format_a(soft: np.ndarray, mode: str, chips_per_byte: int, soft_bytes) -> Decoded:
+    """Format A from soft chips: block 1 first (its L says how long the frame is), then all blocks.
+
+    T1 (3-of-6, 12 chips a byte) and NRZ C1/S1 (8 chips a byte) differ only in how chips become bytes."""
+    head = 12 * chips_per_byte
+    if len(soft) < head:
         raise FrameFail("TRUNCATED")
-    sb = soft_nrz(soft[:96])
+    sb = soft_bytes(soft[:head])
     blk = bytearray(sb.data[:12].tobytes())
     first = repair_block(blk, lambda: sb.edits(0, 12))
     if first is None:
@@ -230,15 +218,15 @@ def _decode_nrz_a(soft: np.ndarray, mode: str) -> Decoded:
     if blk[0] < 9:
         raise FrameFail("LENGTH")
     n = frame_a_length(blk[0])
-    if len(soft) < 8 * n:
+    if len(soft) < chips_per_byte * n:
         raise FrameFail("TRUNCATED")
-    sb = soft_nrz(soft[:8 * n])
+    sb = soft_bytes(soft[:chips_per_byte * n])
     sb.data[:12] = np.frombuffer(bytes(blk), np.uint8)
     frame = _decode_blocks_a(sb, n)
     if frame is None:
         raise FrameFail("CRC")
     try:
-        return Decoded(decode_frame_a(frame), mode, "A", 8 * n, first + sb.repaired)
+        return Decoded(decode_frame_a(frame), mode, "A", chips_per_byte * n, first + sb.repaired)
     except FrameError as exc:
         raise FrameFail(exc.reason) from None
 
