@@ -4,7 +4,8 @@
 `RecordError` with a typed reason. Compact frames (CI 0x79/0x7B/0x73) are rebuilt from a known format
 (DIF/VIF header list) and go through the same loop. The construct declaration of a record
 (decoders/formats.py: `DataRecord`) documents the layout and is checked against this loop by a
-differential test.
+differential test. Layouts met repeatedly get a generated plan (one struct unpack, one header check; see
+"layout plans" below) that yields exactly what the loop yields; tests/decoders/test_layout_plans.py.
 """
 
 from __future__ import annotations
