@@ -386,76 +386,90 @@ class SpecDriver(Driver):
     persistent: ClassVar[bool] = True
 
     def fields(self, tg: Telegram) -> dict[str, Any]:
+        # Which record feeds which field depends only on the record headers, and a meter repeats its
+        # layout: per layout the mapping is compiled once into a straight-line function (see
+        # `_compile`), so a telegram costs one render per output field and no matching.
+        readings = tg.readings
+        _plan, mapping, secondary = self._plan_for(readings)
+        if secondary and tg.tpl_identity is None:  # only layouts with a DIF 07 VIF 79 record
+            secondary_address(tg)
+        out, status_words, status_seen = mapping(readings)
+        return self._finish(tg, out, status_words, status_seen)
+
+    def fields_unplanned(self, tg: Telegram) -> dict[str, Any]:
+        """`fields` evaluated field by field over the records, without any cached plan: the reference
+        the compiled mapping is checked against (tests/drivers/test_field_plans.py)."""
         if tg.tpl_identity is None:
             secondary_address(tg)
         out: dict[str, Any] = {}
         status_words: list[str] = []
         status_seen = False
-        readings = tg.readings
-        # Which record feeds which field depends only on the record headers, and a meter repeats its
-        # layout: the plan (per field: candidate records and their output names) is computed once per
-        # layout and reused, so a telegram costs one render per output field.
-        for f, templated, cands in self._plan_for(readings):
-            for i, name, factor in cands:
-                if name in out:
-                    if templated:
-                        continue
-                    break
-                r = readings[i]
-                v = r.value
-                cls = v.__class__
-                if factor is not None and (cls is float or cls is int):
-                    x = round(v * factor, 6)
-                    val = x if x.__class__ is int else (int(x) if x.is_integer() and -1e15 < x < 1e15 else x)
-                else:
+        for f in self.spec:
+            templated = "{" in f.name
+            matched = [r for r in tg.readings if f.matches(r)][f.nth - 1:]
+            for r in matched:
+                name = f.out_name(r)
+                # a field whose name is already taken, or whose record has no value, is skipped; a
+                # plain field looks at its first matching record only
+                if name not in out:
                     val = f.render(r)
-                if val is OMIT:
-                    if templated:
-                        continue
-                    break
-                out[name] = val
-                if f.status:
-                    status_seen = True
-                    if isinstance(val, str):
-                        status_words.extend(val.split())
+                    if val is not OMIT:
+                        out[name] = val
+                        if f.status:
+                            status_seen = True
+                            if isinstance(val, str):
+                                status_words.extend(val.split())
                 if not templated:
                     break
+        return self._finish(tg, out, status_words, status_seen)
+
+    def _finish(self, tg: Telegram, out: dict[str, Any], status_words: list[str],
+                status_seen: bool) -> dict[str, Any]:
         self.extra(tg, out)
-        if self.persistent and tg.state is not None and tg.meter is not None:
+        state = tg.state
+        meter = tg.meter if self.persistent and state is not None else None  # after extra(): it may set it
+        if meter is not None:
             # Like the reference decoder, a meter's fields keep their last value until a telegram
             # carries them again (compact or short frames update only part of them).
             # Keyed by the meter id, as configured meters are: some modules vary the other header fields.
-            memory = tg.driver_state(self.name)
-            prev = memory.get(tg.meter.id)
+            memory = state.driver_state(self.name)
+            mid = meter.id
+            prev = memory.get(mid)
             if prev:
                 out = {**prev, **out}
-            if len(memory) >= MEMORY_LIMIT and tg.meter.id not in memory:
+            if len(memory) >= MEMORY_LIMIT and mid not in memory:
                 del memory[next(iter(memory))]  # forget the meter heard longest ago
-            memory[tg.meter.id] = {k: v for k, v in out.items() if k != "_status_words"}
+            if "_status_words" in out:
+                memory[mid] = {k: v for k, v in out.items() if k != "_status_words"}
+            else:
+                memory[mid] = out.copy()
         if self.status is not None:
-            words = list(status_words)
+            words = status_words
             extra_words = out.pop("_status_words", None)
             if extra_words:
                 words.extend(extra_words)
-            if self.status == "tpl":
+            if self.status == "tpl" and tg.sts:
                 words.extend(tpl_status_words(tg.sts, self.tpl_mfct_bits))
             if self.status == "tpl" or status_seen or extra_words is not None:
-                out[self.status_name] = join_status(words)
+                out[self.status_name] = join_status(words) if words else "OK"
         else:
             out.pop("_status_words", None)
         return out
 
-    def _plan_for(self, readings: list[Reading]) -> list[tuple[Field, bool, list[tuple[int, str, float | None]]]]:
-        layout = tuple(r.dif_vif for r in readings)
+    def _plan_for(self, readings: list[Reading]) -> tuple[list[tuple[Field, bool, list[tuple[int, str, float | None]]]],
+                                                          Callable[[list[Reading]], tuple[dict[str, Any], list[str], bool]],
+                                                          bool]:
+        layout = tuple([r.dif_vif for r in readings])
         plans = self.__dict__.get("_plans")
         if plans is None:
             plans = self.__dict__["_plans"] = {}
-        plan = plans.get(layout)
-        if plan is None:
+        entry = plans.get(layout)
+        if entry is None:
             plan = self._plan(readings)
+            entry = (plan, _compile(plan, readings), "0779" in layout)
             if len(plans) < 1024:
-                plans[layout] = plan
-        return plan
+                plans[layout] = entry
+        return entry
 
     def _plan(self, readings: list[Reading]) -> list[tuple[Field, bool, list[tuple[int, str, float | None]]]]:
         plan = []
@@ -478,7 +492,7 @@ class SpecDriver(Driver):
         if not self.alarm_lookups:
             return found, bits
         readings = tg.readings
-        plan = self._plan_for(readings)
+        plan = self._plan_for(readings)[0]
         more: set[Alarm] = set()
         for dv_name, lk in self.alarm_lookups:
             for f, _templated, cands in plan:
@@ -489,6 +503,73 @@ class SpecDriver(Driver):
                         bits[dv_name] = v
                     break
         return (found | more) if more else found, bits
+
+
+_MISS = object()
+_MEMO_SIZE = 64
+# kinds whose printed value depends on the record header and data bytes only
+_RAW_KINDS = frozenset({"date", "datetime", "datetime_s", "datetime_raw", "date_raw", "lookup", "hex", "int"})
+
+
+def _compile(plan: list[tuple[Field, bool, list[tuple[int, str, float | None]]]], readings: list[Reading]
+             ) -> Callable[[list[Reading]], tuple[dict[str, Any], list[str], bool]]:
+    """A layout's field plan as one generated function of the readings -> (fields, status words,
+    whether a status field was set).
+
+    It does what `SpecDriver.fields_unplanned` does for this layout, with the matching already done:
+    a plain field takes its first candidate record, a templated one every candidate; a name already set
+    or a record without a value (OMIT) is skipped. The name check is only emitted where an earlier
+    candidate could have set the same name, the OMIT check only on the generic render path. Plain
+    numeric fields inline their precomputed unit factor. Names, factors and fields are passed in as
+    constants, never spliced into the source.
+
+    Fields printed from the record's bytes alone (dates, status lookups, hex, BCD text; no `fmt`) keep a
+    small memo per candidate keyed by those bytes: a meter's status and dates rarely change, and the
+    header (which fixes everything else they depend on) is the layout's.
+    """
+    ns: dict[str, Any] = {"OMIT": OMIT, "_round": round, "_MISS": _MISS}
+    lines = ["def _fields(readings):", "    out = {}", "    sw = []", "    seen = False"]
+    may_be_set: set[str] = set()
+    for fi, (f, templated, cands) in enumerate(plan):
+        ns[f"_f{fi}"] = f.render
+        for ci, (i, name, factor) in enumerate(cands if templated else cands[:1]):
+            key = f"_n{fi}_{ci}"
+            ns[key] = name
+            ind = "    "
+            if name in may_be_set:
+                lines.append(f"{ind}if {key} not in out:")
+                ind += "    "
+            may_be_set.add(name)
+            lines.append(f"{ind}r = readings[{i}]")
+            memo = f.fmt is None and (f.kind in _RAW_KINDS or (f.kind == "text" and _is_bcd(readings[i])))
+            if factor is not None:
+                ns[f"_k{fi}_{ci}"] = factor
+                lines += [
+                    f"{ind}v = r.value",
+                    f"{ind}c = v.__class__",
+                    f"{ind}if c is float or c is int:",
+                    f"{ind}    x = _round(v * _k{fi}_{ci}, 6)",
+                    f"{ind}    out[{key}] = x if x.__class__ is int else "
+                    "(int(x) if x.is_integer() and -1e15 < x < 1e15 else x)",
+                ]
+                if f.status:
+                    lines.append(f"{ind}    seen = True")
+                lines.append(f"{ind}else:")
+                ind += "    "
+            if memo:
+                ns[f"_m{fi}_{ci}"] = {}
+                lines += [f"{ind}m = _m{fi}_{ci}", f"{ind}val = m.get(r.raw, _MISS)", f"{ind}if val is _MISS:",
+                          f"{ind}    val = _f{fi}(r)", f"{ind}    if len(m) < {_MEMO_SIZE}:",
+                          f"{ind}        m[r.raw] = val"]
+            else:
+                lines.append(f"{ind}val = _f{fi}(r)")
+            lines += [f"{ind}if val is not OMIT:", f"{ind}    out[{key}] = val"]
+            if f.status:
+                lines += [f"{ind}    seen = True", f"{ind}    if val.__class__ is str or isinstance(val, str):",
+                          f"{ind}        sw.extend(val.split())"]
+    lines.append("    return out, sw, seen")
+    exec(compile("\n".join(lines), "<field plan>", "exec"), ns)  # noqa: S102  (no data in the source)
+    return ns["_fields"]
 
 
 # --- the standard library of fields (names wmbusmeters gives them) ----------------------------------
