@@ -10,6 +10,7 @@ equivalent standard records (`_synth`) so the same field tables apply; dates are
 from __future__ import annotations
 
 import datetime as _dt
+from functools import lru_cache
 from typing import Any
 
 from decoders.drivers import register
@@ -213,7 +214,8 @@ class Tsd2(SpecDriver):
         return frozenset(found), bits
 
 
-def _month_ends_after(start: _dt.date, n: int) -> list[str]:
+@lru_cache(maxsize=1024)  # a meter's history start changes once a month: the dates repeat per telegram
+def _month_ends_after(start: _dt.date, n: int) -> tuple[str, ...]:
     out = []
     y, m = start.year, start.month
     for _ in range(n):
@@ -222,7 +224,7 @@ def _month_ends_after(start: _dt.date, n: int) -> list[str]:
             y, m = y + 1, 1
         nxt = _dt.date(y + (m == 12), m % 12 + 1, 1)
         out.append((nxt - _dt.timedelta(days=1)).isoformat())
-    return out
+    return tuple(out)
 
 
 @register
