@@ -107,6 +107,15 @@ class _Prios(SpecDriver):
         return frozenset(PRIOS_STATUS.alarms(word)), {"prios_status": word}
 
 
+def _sap_label_fields(data: bytes, year_field: str) -> dict[str, Any]:
+    """Printed prefix, serial and year of a SAP-addressed PRIOS meter (izar and izarv2 name the year
+    differently, as the reference does)."""
+    if interpretation(data) is not Interpretation.SAP_PRIOS:
+        return {}
+    lab = _sap_labels(data)
+    return {"prefix": lab["prefix"], "serial_number": lab["serial_number"], year_field: lab["year"]}
+
+
 @register
 class Izar(_Prios):
     name = "izar"
@@ -116,12 +125,7 @@ class Izar(_Prios):
         if got is None:
             return {}
         data, dec = got
-        out: dict[str, Any] = {}
-        if interpretation(data) is Interpretation.SAP_PRIOS:
-            lab = _sap_labels(data)
-            out["prefix"] = lab["prefix"]
-            out["serial_number"] = lab["serial_number"]
-            out["manufacture_year"] = lab["year"]
+        out = _sap_label_fields(data, "manufacture_year")
         out["total_m3"] = num(int.from_bytes(dec[1:5], "little") / 1000)
         if len(dec) > 8:
             out["last_month_total_m3"] = num(int.from_bytes(dec[5:9], "little") / 1000)
@@ -166,12 +170,7 @@ class IzarV2(_Prios):
         if got is None:
             return {}
         data, dec = got
-        out: dict[str, Any] = {}
-        if interpretation(data) is Interpretation.SAP_PRIOS:
-            lab = _sap_labels(data)
-            out["prefix"] = lab["prefix"]
-            out["serial_number"] = lab["serial_number"]
-            out["manufacture_y"] = lab["year"]
+        out = _sap_label_fields(data, "manufacture_y")
         out["total_m3"] = num(int.from_bytes(dec[1:5], "little") / 1000)
         if len(dec) >= 11:
             out["target_m3"] = num(int.from_bytes(dec[5:9], "little") / 1000)
