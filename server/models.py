@@ -121,14 +121,6 @@ class MeterRole(enum.StrEnum):
     OWN_INTAKE = "own_intake"      # customer's own well: adds to sewage
 
 
-class ReadingSource(enum.StrEnum):
-    RADIO = "radio"
-    MANUAL = "manual"
-    SELF_READING = "self_reading"
-    ESTIMATE = "estimate"
-    NORM = "norm"
-    FAULTY_METER_RULE = "faulty_meter_rule"
-
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)

@@ -76,12 +76,12 @@ from server.models import (
     MeterRole,
     RawTelegram,
     Reading,
-    ReadingSource,
     Route,
     RouteStop,
     ServicePoint,
     Van,
 )
+from server.reading_source import ReadingSource
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from server.reading_source import ReadingSource
+
 
 class Role(enum.StrEnum):
     MAIN = "main"
@@ -20,15 +22,8 @@ class Role(enum.StrEnum):
     OWN_INTAKE = "own_intake"    # own well: added to sewage (art. 27 ust. 5)
 
 
-class Source(enum.StrEnum):
-    """Where a value or quantity came from; printed on every billed quantity."""
-
-    RADIO = "radio"
-    MANUAL = "manual"
-    SELF_READING = "self_reading"
-    ESTIMATE = "estimate"
-    NORM = "norm"
-    FAULTY_METER_RULE = "faulty_meter_rule"
+# Where a value or quantity came from; printed on every billed quantity (the store's vocabulary).
+Source = ReadingSource
 
 
 # The less trusted source wins when two readings are combined (interpolation): a quantity is only as
