@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from decoders import security as sec
 from decoders.crc import FrameError, crc16_en13757, normalise
-from decoders.formats import DLL_FAST, ELL_II_FAST, TPL_LONG_FAST, TPL_SHORT_FAST
+from decoders.formats import DLL_FAST, ELL_II_FAST, FORMAT_FRAME_FAST, TPL_LONG_FAST, TPL_SHORT_FAST
 from decoders.model import Identity, Reject
 from decoders.tables import MANUFACTURERS
 from decoders.telegram import Telegram
@@ -115,14 +115,23 @@ def _need(tg: Telegram, pos: int, n: int, what: str) -> None:
         raise Fail(Reject.LENGTH, f"{what} needs {n} bytes at offset {pos}, {len(tg.data) - pos} left")
 
 
-_ELL_SIZE = {0x8C: 2, 0x8D: 8, 0x8E: 10, 0x8F: 16}
+# Why CI 0x86 (ELL V, EN 13757-4:2019 table 48) stays a typed UNKNOWN_CI rejection. What public sources
+# say: it is the "variable" ELL, whose always-present fields are the shaded rows of table 48 while the
+# other ELL fields are optional, selected one by one, in the table's order. What they do not say, and what
+# a decoder needs: (1) which fields are mandatory; (2) how a receiver learns which optional fields follow
+# (a selector byte or bit field? where, and its bit assignment); (3) the size and order of each field
+# (CC, ACC, receiver M2/A2, SN, payload CRC, anything new); (4) whether the SN encryption bits, the
+# payload CRC and the AES-CTR counter block work as in ELL II/IV; (5) one verifiable telegram (a standard
+# or OMS annex example, or a capture with its known readings). No open decoder we could read implements
+# it (wmbusmeters only names it, exmbus stops with "TODO: ELL V"), and no corpus telegram uses it.
+_ELL_SIZE = {0x8C: 2, 0x8D: 8, 0x8E: 10, 0x8F: 16}  # CI -> bytes after the CI
 
 
 def _ell(tg: Telegram, pos: int) -> int:
     d = tg.data
     ci = d[pos]
     size = _ELL_SIZE.get(ci)
-    if size is None:  # 0x86 ELL V: its variable layout is not public in a form we could verify
+    if size is None:  # 0x86 ELL V: see the note above _ELL_SIZE
         tg.ci_chain.append(f"ELL:{ci:02X}")
         raise Fail(Reject.UNKNOWN_CI, "ELL V (CI 86, variable length) is recognised but not decoded")
     _need(tg, pos, 1 + size, f"ELL {ci:02X}")
@@ -395,19 +404,85 @@ def _mfct(tg: Telegram, pos: int) -> int:
 
 
 def _format_frame(tg: Telegram, pos: int) -> int:
-    ci = tg.data[pos]
+    """CI 0x69/0x6A/0x6B: a format frame carries a DIF/VIF header list and its format signature, no values.
+    The list is checked (length, signature = CRC-16/EN-13757 over it, every header complete) and learned
+    into the DecoderState, so that this meter's compact frames (0x79/0x7B/0x73) with that signature decode."""
+    d = tg.data
+    ci = d[pos]
     tg.ci_chain.append(f"TPL:{ci:02X}")
     tg.ci = ci
     tg.tpl_offset = pos
-    start = _tpl_header(tg, pos, {0x69: "none", 0x6A: "short", 0x6B: "long"}[ci])
+    start = _tpl_header(tg, pos, _FORMAT_KIND[ci])
     tg.payload_offset = start
-    tg.payload = b""
-    tg.notes.append("format frame: DIF/VIF list only")
-    if tg.security_mode not in (0,):
-        raise Fail(Reject.UNSUPPORTED_SECURITY, "encrypted format frame")
+    mode = tg.security_mode
+    if mode == 0:
+        body = d[start:]
+    elif mode == 5 or mode == 7:
+        (_mode5 if mode == 5 else _mode7)(tg, pos, start)
+        body = tg.payload[2:]  # after the 2F2F that proved the decryption
+    else:
+        raise Fail(Reject.UNSUPPORTED_SECURITY, f"format frame with TPL security mode {mode} not supported")
+    tg.payload = b""  # nothing to read as records: the list has no values
+    if len(body) < FORMAT_FRAME_FAST.size:
+        raise Fail(Reject.LENGTH, f"format frame body needs {FORMAT_FRAME_FAST.size} bytes, {len(body)} left")
+    length, sig = FORMAT_FRAME_FAST.unpack_from(body)
+    end = 1 + length
+    if length < 2 or end > len(body):
+        raise Fail(Reject.LENGTH, f"format frame length {length} does not fit its {len(body) - 1} bytes")
+    headers = body[FORMAT_FRAME_FAST.size:end]
+    crc = crc16_en13757(headers)
+    if crc != sig:
+        raise Fail(Reject.MALFORMED, f"format frame signature {sig:04X} does not match its header list ({crc:04X})")
+    _check_header_list(headers)
+    tail = body[end:]
+    if tail.strip(b"\x2f"):
+        tg.notes.append(f"{len(tail)} bytes after the format frame's header list ignored")
+    tg.format_signature = sig
+    state = tg.state
+    if state is not None:
+        meter = tg.meter
+        state.learn_format(meter.key if meter is not None else None, sig, headers)
+        tg.notes.append(f"format frame: learned format {sig:04X} ({len(headers)} header bytes)")
+    else:
+        tg.notes.append(f"format frame: format {sig:04X} not kept (no decoder state)")
     return -1
 
 
+def _check_header_list(h: bytes) -> None:
+    """A format's DIF/VIF list must consist of whole record headers (DIF, DIFEs, VIF, VIFEs), or a compact
+    frame could not be rebuilt from it."""
+    n = len(h)
+    i = 0
+    while i < n:
+        dif = h[i]
+        i += 1
+        if dif & 0x0F == 0x0F:
+            if dif == 0x0F or dif == 0x1F:  # manufacturer data follows in the compact frame's values
+                if i != n:
+                    raise Fail(Reject.BAD_RECORD, f"format header list continues after DIF {dif:02X}")
+                return
+            if dif == 0x2F or dif == 0x7F:
+                continue
+            raise Fail(Reject.BAD_RECORD, f"reserved DIF {dif:02X} in a format header list")
+        ext = dif & 0x80
+        while ext:
+            if i >= n:
+                raise Fail(Reject.TRUNCATED_RECORD, "format header list ends inside a DIFE chain")
+            ext = h[i] & 0x80
+            i += 1
+        if i >= n:
+            raise Fail(Reject.TRUNCATED_RECORD, f"format header list ends before the VIF of DIF {dif:02X}")
+        vif = h[i]
+        i += 1
+        ext = vif & 0x80
+        while ext:
+            if i >= n:
+                raise Fail(Reject.TRUNCATED_RECORD, "format header list ends inside a VIFE chain")
+            ext = h[i] & 0x80
+            i += 1
+
+
+_FORMAT_KIND = {0x69: "none", 0x6A: "short", 0x6B: "long"}
 _TPL_KIND = {0x78: "none", 0x79: "none", 0x7A: "short", 0x7B: "short", 0x72: "long", 0x73: "long"}
 
 LAYERS: dict[int, Handler] = {

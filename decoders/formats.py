@@ -119,6 +119,11 @@ TPL_LONG = Struct(  # 0x72 / 0x73 / 0x6B
 # Compact frame body after its TPL header: format signature, data CRC, values only.
 CompactBody = Struct("signature" / Int16ul, "data_crc" / Int16ul, "values" / GreedyBytes)
 
+# Format frame body (CI 0x69/0x6A/0x6B) after its TPL header (EN 13757-3 annex G, compact frames): a
+# length byte counting the bytes after it, the format signature (CRC-16/EN-13757 of the header list),
+# then the DIF/VIF header list a compact frame with that signature leaves out.
+FormatFrameBody = Struct("length" / Int8ul, "signature" / Int16ul, "headers" / Bytes(this.length - 2))
+
 # --- application layer: one data record (documentation, building test vectors, differential tests) ---
 
 _DATA = {
@@ -182,6 +187,7 @@ DLL_FAST = derive_struct(DLL)                              # l c m id version de
 ELL_II_FAST = derive_struct(ELL_II)                        # ci cc acc sn payload_crc
 TPL_SHORT_FAST = derive_struct(TPL_SHORT, upto="mode")     # ci acc sts cfg
 TPL_LONG_FAST = derive_struct(TPL_LONG, upto="mode")       # ci id m version device_type acc sts cfg
+FORMAT_FRAME_FAST = derive_struct(FormatFrameBody, upto="headers")  # length signature
 
 
 # --- one table to drive the codec tests and the documentation ----------------------------------------
@@ -189,5 +195,5 @@ TPL_LONG_FAST = derive_struct(TPL_LONG, upto="mode")       # ci id m version dev
 SPECS = {
     "DLL": DLL, "WiredLongFrame": WiredLongFrame, "ELL_I": ELL_I, "ELL_II": ELL_II, "ELL_III": ELL_III,
     "ELL_IV": ELL_IV, "AFL": AFL, "TPL_NONE": TPL_NONE, "TPL_SHORT": TPL_SHORT, "TPL_LONG": TPL_LONG,
-    "CompactBody": CompactBody, "DataRecord": DataRecord,
+    "CompactBody": CompactBody, "FormatFrameBody": FormatFrameBody, "DataRecord": DataRecord,
 }

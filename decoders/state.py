@@ -1,6 +1,6 @@
 """`DecoderState`: what one decoding process remembers between telegrams.
 
-Learned compact-frame formats (per format signature and per meter), per-driver scratch dicts for
+Learned compact-frame formats (per format signature and per meter; from full frames and format frames), per-driver scratch dicts for
 stateful drivers, and rejection counters. Pure memory, no I/O; one instance per process/stream.
 """
 
@@ -24,9 +24,12 @@ class DecoderState:
         self.rejections: Counter[str] = Counter()
         self.decoded = 0
 
-    def learn_format(self, meter_key: tuple[str, str, int, int], signature: int, headers: bytes) -> None:
+    def learn_format(self, meter_key: tuple[str, str, int, int] | None, signature: int, headers: bytes) -> None:
+        """Keep a format (DIF/VIF header list) under its signature, from a full frame's records or from a
+        format frame (CI 0x69/0x6A/0x6B); compact frames with that signature then decode."""
         self.formats[signature] = headers
-        self.meter_formats[meter_key] = signature
+        if meter_key is not None:
+            self.meter_formats[meter_key] = signature
 
     def learn_headers(self, meter_key: tuple[str, str, int, int], headers: bytes) -> None:
         """Learn a full frame's DIF/VIF list; repeated frames of the same layout cost one comparison."""
