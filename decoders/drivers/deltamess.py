@@ -7,8 +7,22 @@ from functools import lru_cache
 from typing import Any
 
 from decoders.drivers import register
-from decoders.drivers._lib import F, SpecDriver, error_flags, lib
+from decoders.drivers._lib import F, Lookup, SpecDriver, error_flags, lib
+from decoders.model import Alarm
 from decoders.telegram import Telegram
+
+# Error-flag bits (VIF FD17) of the Waterstar M.
+_FLAGS = (
+    (0x01, "SW_ERROR", Alarm.HARDWARE_ERROR),
+    (0x02, "CRC_ERROR", Alarm.HARDWARE_ERROR),
+    (0x04, "SENSOR_ERROR", Alarm.HARDWARE_ERROR),
+    (0x08, "MEASUREMENT_ERROR", Alarm.HARDWARE_ERROR),
+    (0x10, "BATTERY_VOLTAGE_ERROR", Alarm.LOW_BATTERY),
+    (0x20, "MANIPULATION", Alarm.TAMPER),
+    (0x40, "LEAKAGE_OR_NO_USAGE", Alarm.LEAK),
+    (0x80, "REVERSE_FLOW", Alarm.BACKFLOW),
+    (0x100, "OVERLOAD", Alarm.OVERFLOW),
+)
 
 
 @lru_cache(maxsize=4096)
@@ -24,10 +38,11 @@ class WaterstarM(SpecDriver):
     name = "waterstarm"
     meter_type = "WaterMeter"
     detect = frozenset({("DWZ", 0x00, 0x06), ("DWZ", 0x00, 0x07), ("DWZ", 0x02, 0x06), ("DWZ", 0x02, 0x07),
-                        ("EFE", 0x70, 0x07)})
+                        ("EFE", 0x03, 0x07), ("EFE", 0x70, 0x07)})
     status = "tpl"
+    alarm_lookups = (("status", Lookup(_FLAGS, 0xFFFF)),)
     spec = (
-        error_flags(mask=0xFFFF),
+        error_flags(bits=_FLAGS, mask=0xFFFF),
         *lib("meter_datetime", "total_m3"),
         F("total_backwards", "volume", "m3", vifes=("backward",)),
         F("meter_version", "model_version", kind="hex"),
