@@ -1,19 +1,69 @@
-"""Maddalena (MAD): EVO 868 / Microsonic water meters."""
+"""Maddalena (MAD): EVO 868 / Microsonic water meters.
+
+The EVO 868 module sends two billing dates (storage 1 and 2), the maximum flow since a date (storage 3)
+and a twelve-month history (storage 8-19) whose only date is the one of storage 8, the reference: the
+value of storage 8+n belongs to the month end n months before it.
+"""
 
 from __future__ import annotations
 
+import calendar
+import datetime as _dt
+from typing import Any
+
 from decoders.drivers import register
-from decoders.drivers._lib import SpecDriver, error_flags, lib
+from decoders.drivers._lib import F, SpecDriver, date_text, error_flags, lib
+from decoders.telegram import Telegram
 
 
 @register
 class Maddalena(SpecDriver):
     name = "maddalena"
-    aliases = ("evo868",)
     meter_type = "WaterMeter"
-    detect = frozenset({("MAD", 0x01, 0x07), ("MAD", 0x50, 0x07)})
+    detect = frozenset({("MAD", 0x01, 0x07)})
     status = "tpl"
     spec = (
         error_flags(mask=0xFFFFFFFF),
         *lib("total_m3", "target_m3", "target_date", "fabrication_no", "meter_datetime"),
     )
+
+
+def months_back(d: _dt.date, n: int) -> _dt.date:
+    """`d` moved n calendar months back; a month end stays a month end, other days are clamped."""
+    m = d.month - 1 - n
+    y, m = d.year + m // 12, m % 12 + 1
+    last = calendar.monthrange(y, m)[1]
+    if d.day == calendar.monthrange(d.year, d.month)[1]:
+        return _dt.date(y, m, last)
+    return _dt.date(y, m, min(d.day, last))
+
+
+@register
+class Evo868(SpecDriver):
+    name = "evo868"
+    meter_type = "WaterMeter"
+    detect = frozenset({("MAD", 0x50, 0x06), ("MAD", 0x50, 0x07), ("MAD", 0x50, 0x16)})
+    status = "tpl"
+    status_name = "current_status"
+    spec = (
+        error_flags("current_status", mask=0xFFFF),
+        *lib("total_m3", "fabrication_no", "device_datetime"),
+        F("consumption_at_set_date", "volume", "m3", storage=1),
+        F("set_date", "date", kind="date", storage=1),
+        F("consumption_at_set_date_2", "volume", "m3", storage=2),
+        F("set_date_2", "date", kind="date", storage=2),
+        F("max_flow_since_datetime", "volume_flow", "m3h", storage=3, function="maximum"),
+        F("max_flow", "datetime", "datetime", kind="datetime", storage=3),
+        F("history_reference", "date", "date", kind="date", storage=8),
+        F("consumption_at_history_{storage-7}", "volume", "m3", storage=range(8, 20)),
+    )
+
+    def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
+        ref = next((r for r in tg.readings if r.quantity == "date" and r.storage == 8), None)
+        text = date_text(ref.raw) if ref is not None else None
+        if text is None:
+            return
+        base = _dt.date.fromisoformat(text)
+        for r in tg.readings:
+            if r.quantity == "volume" and 8 <= r.storage <= 19 and r.function == "instantaneous":
+                out[f"history_{r.storage - 7}_date"] = months_back(base, r.storage - 8).isoformat()
