@@ -6,21 +6,48 @@ from typing import Any
 
 from decoders.drivers import register
 from decoders.drivers._lib import F, Lookup, SpecDriver, error_flags, lib, num
-from decoders.model import Alarm
+from decoders.model import Alarm, Reading
 from decoders.telegram import Telegram
+
+
+def _date_digits(r: Reading) -> str:
+    """A type G date printed as text digit by digit, unset (FFFF) included: 2127-15-31."""
+    b = r.raw
+    return f"{2000 + (((b[0] & 0xE0) >> 5) | ((b[1] & 0xF0) >> 1)):04d}-{b[1] & 0x0F:02d}-{b[0] & 0x1F:02d}"
+
+
+# Minomess error flags (VIF FD17): the bits are named; an unnamed one prints ERROR_FLAGS_<hex>.
+MINOMESS_FLAGS = (
+    (0x8000, "WAS_REMOVED", Alarm.TAMPER), (0x4000, "WAS_TAMPERED", Alarm.TAMPER), (0x2000, "WAS_LEAKING", None),
+    (0x1000, "TEMPORARY_ERROR", None), (0x0800, "PERMANENT_ERROR", Alarm.HARDWARE_ERROR),
+    (0x0400, "BATTERY_EOL", Alarm.LOW_BATTERY), (0x0200, "ABNORMAL_ERROR", Alarm.HARDWARE_ERROR),
+    (0x0080, "BURSTING", Alarm.BURST), (0x0040, "REMOVED", Alarm.TAMPER), (0x0020, "LEAKING", Alarm.LEAK),
+    (0x0010, "WAS_BACKFLOWING", None), (0x0008, "BACKFLOWING", Alarm.BACKFLOW), (0x0004, "WAS_BLOCKED", None),
+    (0x0002, "UNDERSIZED", None), (0x0001, "OVERSIZED", Alarm.OVERFLOW),
+)
 
 
 @register
 class Minomess(SpecDriver):
+    """Zenner Minomess water meter, radio (via a radio converter) and wired M-Bus. The billing value is in
+    storage 8 on radio and storage 1 on the wired meter; its date prints as text (unset: 2127-15-31). The
+    status is the error-flags record alone (the TPL status byte is not part of it)."""
+
     name = "minomess"
     meter_type = "WaterMeter"
-    detect = frozenset({("ZRI", 0x14, 0x37), ("ZRI", 0x18, 0x37), ("ZRI", 0x00, 0x16), ("ZRI", 0x00, 0x07)})
-    status = "tpl"
+    detect = frozenset({("ZRI", 0x14, 0x37), ("ZRI", 0x18, 0x37), ("ZRI", 0x00, 0x16), ("ZRI", 0x00, 0x07),
+                        ("ZRI", 0x01, 0x16), ("ZRI", 0x01, 0x06)})
+    status = "fields"
+    alarm_lookups = (("status", Lookup(MINOMESS_FLAGS, mask=0xFFFF)),)
     spec = (
-        error_flags(mask=0xFFFF),
-        *lib("meter_date", "total_m3"),
+        error_flags(bits=MINOMESS_FLAGS, mask=0xFFFF),
+        *lib("meter_date", "fabrication_no", "operating_time_h", "on_time_h"),
+        F("on_time_at_error", "on_time", "h", function="error"),
+        *lib("meter_datetime", "total_m3", "total_backward_m3", "volume_flow_m3h"),
         F("target", "volume", "m3", storage=8),
-        F("target", "date", "date", kind="date", storage=8),
+        F("target_date", "date", kind="text", storage=8, fmt=_date_digits),
+        F("target", "volume", "m3", storage=1),
+        F("target_date", "date", kind="text", storage=1, fmt=_date_digits),
     )
 
 
