@@ -149,6 +149,24 @@ class Compact5(_TechemMfct):
 
 
 @register
+class Vario451(Compact5):
+    """Vario 4 / 451 heat meter: the Compact V layout with both periods counted in MJ (1/1000 GJ)."""
+
+    name = "vario451"
+    detect = frozenset({("TCH", 0x27, 0xC3)})
+
+    def records(self, p: bytes) -> bytes:
+        return b"\x43\x0E" + p[3:6] + b"\x03\x0E" + p[7:10]   # VIF 0x0E: energy in 10^6 J
+
+    def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
+        # the sum of the two periods, rounded once (not the sum of the rounded halves)
+        prev = next((r.value for r in tg.readings if r.quantity == "energy" and r.storage == 1), None)
+        curr = next((r.value for r in tg.readings if r.quantity == "energy" and r.storage == 0), None)
+        if prev is not None and curr is not None:
+            out["total_kwh"] = num(prev + curr)
+
+
+@register
 class FhkvDataIII(_TechemMfct):
     """FHKV data III: dates and HCA units as above, then room and radiator temperature (0.01 C);
     frames led by 0x0F carry one more byte before the temperatures."""
