@@ -599,6 +599,8 @@ def parse_payload(tg, payload: bytes) -> Rejection | None:
     """Standard records (or a compact frame) of `payload` into `tg.readings`; learn formats."""
     try:
         if tg.compact:
+            if payload[:2] == b"\x2f\x2f" and tg.security_mode in (5, 7):
+                payload = payload[2:]  # the decryption check bytes come before the format signature
             if len(payload) < 4:
                 return Rejection(Reject.LENGTH, "compact frame shorter than its signature and CRC",
                                  tg.raw, tg.meter, tuple(tg.ci_chain))

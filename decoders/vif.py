@@ -151,7 +151,7 @@ def _combinable() -> list[tuple[str, float]]:
     for i, name in enumerate(per):
         t[0x20 + i] = (name, 1.0)
     t[0x3D] = ("reserved_3d", 1.0)
-    t[0x3E] = ("reserved_3e", 1.0)
+    t[0x3E] = ("base_conditions", 1.0)  # value at base conditions (gas volume converted to them)
     t[0x3F] = ("reserved_3f", 1.0)
     for c in range(0x40, 0x70):
         u = "upper" if c & 0x08 else "lower"
