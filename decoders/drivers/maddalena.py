@@ -67,3 +67,36 @@ class Evo868(SpecDriver):
         for r in tg.readings:
             if r.quantity == "volume" and 8 <= r.storage <= 19 and r.function == "instantaneous":
                 out[f"history_{r.storage - 7}_date"] = months_back(base, r.storage - 8).isoformat()
+
+
+@register
+class Microclima(SpecDriver):
+    """Maddalena MicroClima heat meter (MAD 00 04). A short telegram carries the current values, a long one
+    the energy at up to 31 billing dates (storage 1..31) with only the date of storage 1: the date of
+    storage n is that date n-1 months back."""
+
+    name = "microclima"
+    meter_type = "HeatMeter"
+    detect = frozenset({("MAD", 0x00, 0x04)})
+    status = "tpl"
+    spec = (
+        error_flags(),
+        F("total_energy_consumption", "energy", "kwh"),
+        F("total_volume", "volume", "m3"),
+        *lib("volume_flow_m3h", "power_kw"),
+        F("temperature_difference", "temperature_difference", "c"),
+        *lib("meter_datetime", "flow_temperature_c", "return_temperature_c"),
+        F("model_version", "model_version", kind="hex"),
+        F("parameter_set", "parameter_set", kind="hex"),
+        F("consumption_at_set_date_{storage}", "energy", "kwh", storage=range(1, 32)),
+    )
+
+    def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
+        ref = next((r for r in tg.readings if r.quantity == "date" and r.storage == 1), None)
+        text = date_text(ref.raw) if ref is not None else None
+        if text is None:
+            return
+        base = _dt.date.fromisoformat(text)
+        for r in tg.readings:
+            if r.quantity == "energy" and 1 <= r.storage <= 31 and r.function == "instantaneous":
+                out[f"set_date_{r.storage}_date"] = months_back(base, r.storage - 1).isoformat()
