@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from decoders.drivers import register
-from decoders.drivers._lib import F, Lookup, SpecDriver, tpl_status_words
+from decoders.drivers._lib import F, Lookup, SpecDriver, error_flags, tpl_status_words
+from decoders.model import Alarm
 from decoders.telegram import Telegram
 
 
@@ -134,3 +135,42 @@ class LansenDW(SpecDriver):
                 if v:
                     words.append(f"ERROR_FLAGS_{v:X}")
         out["error_flags"] = " ".join(sorted(words)) if words else "OK"
+
+
+@register
+class LansenPU(SpecDriver):
+    """Lansen pulse counter: two counters (12-digit BCD, dimensionless VIF FD3A; b in subunit 1)."""
+
+    name = "lansenpu"
+    meter_type = "PulseCounter"
+    detect = frozenset({("LAS", 0x14, 0x00), ("LAS", 0x1B, 0x00), ("LAS", 0x0B, 0x02)})
+    status = "tpl"
+    spec = (
+        error_flags(mask=0xFFFFFFFF),
+        F("a", None, "counter", dif_vif="0EFD3A"),
+        F("b", None, "counter", dif_vif="8E40FD3A"),
+    )
+
+
+LANSENSM_FLAGS = (
+    (0x0002, "LOW_BATTERY", Alarm.LOW_BATTERY), (0x0004, "SMOKE", None), (0x0008, "MANUAL_TEST", None),
+    (0x0010, "MALFUNCTION", Alarm.HARDWARE_ERROR), (0x0020, "NO_CONNECTION_TO_SMOKE_DETECTOR", Alarm.HARDWARE_ERROR),
+    (0x0100, "SMOKE_SENSOR_END_OF_LIFE", Alarm.HARDWARE_ERROR),
+)
+
+
+@register
+class LansenSM(SpecDriver):
+    """Lansen smoke detector: error flags with the standard-conformant-data VIFE carry the alarms."""
+
+    name = "lansensm"
+    meter_type = "SmokeDetector"
+    detect = frozenset({("LAS", 0x03, 0x1A)})
+    status = "tpl"
+    alarm_lookups = (("status", Lookup(LANSENSM_FLAGS, mask=0xFFFF)),)
+    spec = (
+        F("status", None, kind="lookup", dif_vif="02FD971D", status=True,
+          lookup=Lookup(LANSENSM_FLAGS, mask=0xFFFF, unknown="ERROR_FLAGS")),
+        F("async_msg_id", "access_number", "counter"),
+        F("minutes_since_last_manual_test", "dimensionless", "counter"),
+    )
