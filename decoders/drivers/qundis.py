@@ -177,3 +177,23 @@ class QHeat5US(SpecDriver):
         F("target", "energy", "kwh", storage=1),
         F("total", "energy", "kwh"),
     )
+
+
+@register
+class Lse08(SpecDriver):
+    """Qundis (LSE) heat cost allocator, version 01: billing date and value in storage 8; the status is
+    the TPL status byte (with the error-flags byte FD73 when sent)."""
+
+    name = "lse_08"
+    meter_type = "HeatCostAllocationMeter"
+    detect = frozenset({("LSE", 0x01, 0x08)})
+    status = "tpl"
+    spec = (
+        F("status", None, kind="lookup", dif_vif="01FD73", status=True, lookup=Lookup(mask=0xFF, unknown="ERROR_FLAGS")),
+        F("current_consumption", "hca", "hca"),
+        F("set", "date", "date", kind="date", storage=8),
+        F("consumption_at_set_date", "hca", "hca", storage=8),
+        F("device", "datetime", "datetime", kind="datetime"),
+        F("duration_since_readout", "duration_since_readout", "h", vifes=("future_value",)),
+        F("model_version", "model_version", kind="hex"),
+    )
