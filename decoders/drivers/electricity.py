@@ -364,9 +364,15 @@ class Ime(SpecDriver):
         *(F(f"current_l{n}", None, "a", dif_vif=f"84{t}20FF8959", scale=0.001)
           for n, t in ((1, "80"), (2, "90"), (3, "A0"))),
         F("frequency", None, "hz", dif_vif="02FF8A48", scale=0.1),
+        # telegram 2: active (FF84), reactive (FF85) and apparent (FF86) power, total (B010) and per phase
+        *(F(f"{name}", None, unit, dif_vif=f"84{t}FF{v}2B", scale=0.001)
+          for v, kind, unit in (("84", "active", "kw"), ("85", "reactive", "kvar"), ("86", "apparent", "kva"))
+          for name, t in ((f"three_phase_total_{kind}_power", "B010"), (f"{kind}_power_l1", "8020"),
+                          (f"{kind}_power_l2", "9020"), (f"{kind}_power_l3", "A020"))),
         F("three_phase_power_factor", None, dif_vif="82B010FF8B28", scale=0.001),
         F("power_factor_sector", None, kind="lookup", dif_vif="82B010FF8C2B",
-          lookup=Lookup(((0, "CAPACITIVE"), (1, "INDUCTIVE")), mask=0xFFFF, kind="index", unknown="SECTOR")),
+          lookup=Lookup(((0, "RESISTIVE"), (1, "INDUCTIVE"), (2, "CAPACITIVE")), mask=0xFFFF, kind="index",
+                        unknown="SECTOR")),
         F("total_active_power_requirement", None, "kw", dif_vif="8410FF8D2B", scale=0.001),
         *(F(f"max_total_active_power_tariff{n}", None, "kw", dif_vif=f"84{t}FF8E2B", scale=0.001)
           for n, t in ((1, "10"), (2, "20"))),
