@@ -14,6 +14,7 @@ the TPL status byte, sorted, or "OK".
 
 from __future__ import annotations
 
+import calendar
 import datetime as _dt
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -63,6 +64,17 @@ def _normalised(year: int, month: int, day: int, hour: int = 0, minute: int = 0)
     y = year + (month - 1) // 12
     m = (month - 1) % 12 + 1
     return _dt.datetime(y, m, 1) + _dt.timedelta(days=day - 1, hours=hour, minutes=minute)
+
+
+def months_back(d: _dt.date, n: int) -> _dt.date:
+    """`d` moved n calendar months back, as the reference dates monthly histories: a month end stays a
+    month end, other days are clamped to the shorter month."""
+    m = d.month - 1 - n
+    y, m = d.year + m // 12, m % 12 + 1
+    last = calendar.monthrange(y, m)[1]
+    if d.day == calendar.monthrange(d.year, d.month)[1]:
+        return _dt.date(y, m, last)
+    return _dt.date(y, m, min(d.day, last))
 
 
 def _g_fields(b0: int, b1: int) -> tuple[int, int, int]:
@@ -623,4 +635,4 @@ def error_flags(name: str = "status", bits: tuple[tuple[Any, ...], ...] = (), ma
 
 
 __all__ = ["F", "Field", "LIB", "Lookup", "SpecDriver", "date_text", "datetime_text", "error_flags",
-           "field", "join_status", "lib", "num", "raw_uint", "tpl_status_words"]
+           "field", "join_status", "lib", "months_back", "num", "raw_uint", "tpl_status_words"]

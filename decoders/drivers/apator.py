@@ -14,6 +14,8 @@ from decoders.drivers._lib import F, Lookup, SpecDriver, error_flags, lib, num
 from decoders.drivers.apator_payloads import (
     apator162_total_litres,
     apator_counter,
+    eitn_block,
+    eitn_fields,
     na1_decrypt,
     na1_parse,
 )
@@ -234,3 +236,35 @@ class AptMbusNa(SpecDriver):
              "operating_time_h"),
     )
     alarm_lookups = (("status", APT_MBUS_FLAGS),)
+
+
+@register
+class ApatorEitn(SpecDriver):
+    """E-ITN 30.51 / 30.60 heat cost allocators: a manufacturer CI (0xA0, or 0xB6 with a header first)
+    and a 16-byte block of season values (apator_payloads.eitn_fields)."""
+
+    name = "apatoreitn"
+    meter_type = "HeatCostAllocationMeter"
+    detect = frozenset({("APA", 0x04, 0x08), ("APT", 0x04, 0x08)})
+
+    def payload(self, tg: Telegram) -> Rejection | None:
+        if tg.ci not in MFCT_CI:
+            return tg_parse_records(tg)
+        if eitn_block(tg.ci, tg.payload) is None:
+            return reject(tg, Reject.LENGTH, "E-ITN block is not 16 bytes starting with 0xA0")
+        tg.decryption = "plain"
+        tg.readings = []
+        return None
+
+    def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
+        block = eitn_block(tg.ci, tg.payload) if tg.ci in MFCT_CI else None
+        if block is not None:
+            out.update((k, num(v) if isinstance(v, float) else v) for k, v in eitn_fields(block).items())
+
+    def alarms(self, tg: Telegram) -> tuple[frozenset[Alarm], dict[str, int]]:
+        found, bits = super().alarms(tg)
+        block = eitn_block(tg.ci, tg.payload) if tg.ci in MFCT_CI else None
+        if block is not None and (block[6] or block[7]):
+            found = frozenset(found | {Alarm.TAMPER_OPENING})
+            bits["esb_date"] = block[6] | block[7] << 8
+        return found, bits

@@ -136,3 +136,48 @@ def na1_parse(frame: bytes, plain: bytes, ci_pos: int = 10) -> Na1Reading:
         current_status=plain[14],
         historic_status=plain[15],
     )
+
+
+# --- E-ITN 30.51 heat cost allocator -------------------------------------------------------------------
+# A 16-byte block: 0xA0 and the low byte of the season start date (the block marker is its high byte),
+# two unused bytes, then little-endian words: previous season's units, the electronic-seal break date
+# (0 = intact), this season's units, today's date, the average room temperature of the previous and of
+# this season (whole degrees in the high byte, 1/256 in the low byte). Dates are Apator's 16-bit form:
+# day in bits 0-4, month in bits 5-8, year - 2000 in bits 9-13.
+
+EITN_BLOCK = 16
+
+
+def eitn_block(ci: int, payload: bytes) -> bytes | None:
+    """The 16-byte E-ITN block of a CI 0xA0 frame (the CI byte is its first byte) or of a CI 0xB6 frame
+    (after a header whose length is its first byte)."""
+    if ci == 0xA0:
+        block = bytes([0xA0]) + payload
+    elif ci == 0xB6 and payload:
+        block = payload[payload[0] + 1:]
+    else:
+        return None
+    return block if len(block) == EITN_BLOCK and block[0] == 0xA0 else None
+
+
+def eitn_date(word: int) -> str | None:
+    if word == 0:
+        return None
+    return f"{2000 + ((word >> 9) & 0x1F):04d}-{(word >> 5) & 0x0F:02d}-{word & 0x1F:02d}"
+
+
+def eitn_fields(block: bytes) -> dict[str, object]:
+    def w(i: int) -> int:
+        return block[i] | block[i + 1] << 8
+
+    esb = w(6)
+    return {
+        "current_hca": w(8),
+        "previous_hca": w(4),
+        "current_date": eitn_date(w(10)),
+        "season_start_date": eitn_date(block[0] << 8 | block[1]),
+        "esb_date": eitn_date(esb),
+        "status": "SEAL_BROKEN" if esb else "OK",
+        "temp_room_avg_c": block[15] + block[14] / 256,
+        "temp_room_prev_avg_c": block[13] + block[12] / 256,
+    }

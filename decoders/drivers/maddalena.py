@@ -7,12 +7,11 @@ value of storage 8+n belongs to the month end n months before it.
 
 from __future__ import annotations
 
-import calendar
 import datetime as _dt
 from typing import Any
 
 from decoders.drivers import register
-from decoders.drivers._lib import F, SpecDriver, date_text, error_flags, lib
+from decoders.drivers._lib import F, SpecDriver, date_text, error_flags, lib, months_back
 from decoders.telegram import Telegram
 
 
@@ -26,16 +25,6 @@ class Maddalena(SpecDriver):
         error_flags(mask=0xFFFFFFFF),
         *lib("total_m3", "target_m3", "target_date", "fabrication_no", "meter_datetime"),
     )
-
-
-def months_back(d: _dt.date, n: int) -> _dt.date:
-    """`d` moved n calendar months back; a month end stays a month end, other days are clamped."""
-    m = d.month - 1 - n
-    y, m = d.year + m // 12, m % 12 + 1
-    last = calendar.monthrange(y, m)[1]
-    if d.day == calendar.monthrange(d.year, d.month)[1]:
-        return _dt.date(y, m, last)
-    return _dt.date(y, m, min(d.day, last))
 
 
 @register
