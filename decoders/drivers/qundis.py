@@ -18,13 +18,18 @@ from decoders.telegram import Telegram
 
 WALK_BY_DIF_VIF = "0DFF5F"
 WALK_BY_LEN = 53
+_WALK_BY_VIFS = frozenset({*range(0x00, 0x18), 0x6E})  # energy (Wh, J), volume, heat cost allocation
 
 
 def qds_walk_by(raw: bytes) -> bytes | None:
     """The 53-byte walk-by block -> equivalent standard records (current, due date, end of month)."""
     if len(raw) != WALK_BY_LEN:
         return None
-    vif = raw[9] & 0x7F
+    vif = raw[9]
+    # The block is only understood when that byte is a plain (unextended) energy, volume or HCA VIF;
+    # otherwise (e.g. the encrypted walk-by variant) the bytes are not billing values.
+    if vif not in _WALK_BY_VIFS:
+        return None
     v = bytes((vif,))
     return (b"\x0c" + v + raw[12:16] + b"\x42\x6c" + raw[16:18] + b"\x4c" + v + raw[18:22]
             + b"\xc2\x08\x6c" + raw[22:24] + b"\xcc\x08" + v + raw[24:28])
@@ -85,8 +90,8 @@ class QCaloric(_Qds):
         F("consumption_at_set_date", "hca", "hca", storage=1),
         F("set_date_1", "date", kind="date", storage=1),
         F("consumption_at_set_date_1", "hca", "hca", storage=1),
-        F("set_date_17", "date", kind="date", storage=17),
-        F("consumption_at_set_date_17", "hca", "hca", storage=17),
+        F("set_date_{storage}", "date", kind="date", storage=range(2, 18)),
+        F("consumption_at_set_date_{storage}", "hca", "hca", storage=range(2, 18)),
         F("error", "date", "date", kind="date", function="error", null=""),
         F("device", "datetime", "datetime", kind="datetime"),
         F("model_version", "model_version", kind="hex"),
