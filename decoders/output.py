@@ -5,8 +5,10 @@ Keys never appear here: a Decoded holds no key, and a Rejection's detail never n
 
 from __future__ import annotations
 
+import binascii
 import datetime as _dt
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from decoders.drivers.base import format_value, sts_text
@@ -63,20 +65,51 @@ def _record(x: Reading) -> dict[str, Any]:
     return {"value": v if type(v) in _PLAIN else _jsonable(v), **_static(x)[1]}
 
 
-def records_json(readings: list[Reading], dumps: Callable[[Any], bytes]) -> bytes:
-    """The "records" array of `to_json` as JSON text, byte for byte what `dumps` makes of the dicts: each
-    record's constant keys are serialised once per record kind, so a telegram serialises only its values."""
+_RECORD_KEY = attrgetter("dif_vif", "unit", "quantity", "storage", "tariff", "subunit", "function", "vifes")
+_VALUE = attrgetter("value")
+_PLAIN_OR_FLOAT = frozenset({int, str, type(None), bool, float})  # orjson prints these as _jsonable would
+# the records of one telegram, by the kinds of its records in order -> the array's JSON text with a %b
+# placeholder for each value
+_SHAPES: dict[tuple, bytes] = {}
+
+
+def _shape(readings: list[Reading], kinds: tuple, dumps: Callable[[Any], bytes]) -> bytes:
     parts = []
     text = _RECORD_TEXT
-    for x in readings:
-        key = (x.dif_vif, x.unit, x.quantity, x.storage, x.tariff, x.subunit, x.function, x.vifes)
+    for x, key in zip(readings, kinds, strict=True):
         tail = text.get(key)
         if tail is None:
             key, static = _static(x)
             tail = text[key] = b"," + dumps(static)[1:]
-        v = x.value
-        parts.append(b'{"value":' + dumps(v if type(v) in _PLAIN else _jsonable(v)) + tail)
-    return b"[" + b",".join(parts) + b"]"
+        parts.append(b'{"value":%b' + tail.replace(b"%", b"%%"))
+    template = b"[" + b",".join(parts) + b"]"
+    if len(_SHAPES) >= 20_000:
+        _SHAPES.clear()
+    _SHAPES[kinds] = template
+    return template
+
+
+def records_json(readings: list[Reading], dumps: Callable[[Any], bytes]) -> bytes:
+    """The "records" array of `to_json` as JSON text, byte for byte what `dumps` makes of the dicts.
+
+    The text around the values is built once per sequence of record kinds (a meter sends the same records
+    every time) as a template; the values of a telegram go through one `dumps` call and are split at the
+    commas (when no value's own JSON has a comma, n values give exactly n pieces; otherwise they are
+    serialised one by one) and put in with one `%`."""
+    n = len(readings)
+    if not n:
+        return b"[]"
+    kinds = tuple(map(_RECORD_KEY, readings))
+    template = _SHAPES.get(kinds)
+    if template is None:
+        template = _shape(readings, kinds, dumps)
+    values = list(map(_VALUE, readings))
+    if not _PLAIN_OR_FLOAT.issuperset(map(type, values)):
+        values = [v if type(v) in _PLAIN else _jsonable(v) for v in values]
+    parts = dumps(values)[1:-1].split(b",")
+    if len(parts) != n:
+        parts = [dumps(v) for v in values]
+    return template % tuple(parts)
 
 
 def error_dict(r: Rejection) -> dict[str, Any]:
@@ -117,6 +150,78 @@ def to_json(r: Decoded | Rejection, records: Callable[[list[Reading]], Any] | No
         "notes": list(r.notes),
         "telegram": r.raw.hex().upper(),
     }
+
+
+# --- the same JSON as bytes, for the CLI -----------------------------------------------------------------
+# `decoded_json(r, dumps)` == `dumps(to_json(r, records=<records_json>))` byte for byte (tested over the
+# corpus and edge cases in tests/decoders/test_output_fast.py), built from pieces that repeat between
+# telegrams: the identity objects (interned per link address by decoders.core), and the layers/security/
+# status/driver part. `dumps` must be orjson.dumps with the CLI's default (compact, key order kept).
+
+_DECODED_PREFIX = b'{"_":"decoded","schema":%d,"identity":' % SCHEMA_VERSION
+_IDENT_TEXT: dict[int, tuple[Identity, bytes]] = {}  # id(identity) -> (identity, JSON); holds the object
+_MIDDLE: dict[tuple, tuple[bytes, bytes, bytes]] = {}
+
+
+def _ident_json(i: Identity | None, dumps: Callable[[Any], bytes]) -> bytes:
+    if i is None:
+        return b"null"
+    hit = _IDENT_TEXT.get(id(i))
+    if hit is not None and hit[0] is i:
+        return hit[1]
+    text = dumps(_ident(i))
+    if len(_IDENT_TEXT) >= 50_000:
+        _IDENT_TEXT.clear()
+    _IDENT_TEXT[id(i)] = (i, text)
+    return text
+
+
+def _middle(r: Decoded, key: tuple, dumps: Callable[[Any], bytes]) -> tuple[bytes, bytes, bytes]:
+    status = r.status
+    a = (b',"c_field":' + dumps(r.c_field) + b',"frame_format":' + dumps(r.frame_format) + b',"layers":'
+         + dumps(list(r.ci_chain)) + b',"security":{"mode":' + dumps(r.security) + b',"outcome":'
+         + dumps(r.decryption) + b',"message_counter":')
+    b = b',"mac_verified":' + dumps(r.mac_verified) + b'},"access_number":'
+    c = (b',"status":' + dumps(status) + b',"status_text":' + dumps(sts_text(status) if status is not None else None)
+         + b',"driver":' + dumps(r.driver) + b',"media":' + dumps(r.media) + b',"records":')
+    if len(_MIDDLE) >= 20_000:
+        _MIDDLE.clear()
+    _MIDDLE[key] = out = (a, b, c)
+    return out
+
+
+def decoded_json(r: Decoded | Rejection, dumps: Callable[[Any], bytes]) -> bytes:
+    """`to_json(r)` serialised by `dumps`, as bytes (see above)."""
+    if not r.ok:
+        return dumps(error_dict(r))
+    status = r.status
+    mac = r.mac_verified
+    key = (r.c_field, type(r.c_field), r.frame_format, r.ci_chain, r.security, r.decryption, mac, type(mac),
+           status, type(status), r.driver, r.media)
+    mid = _MIDDLE.get(key)
+    if mid is None:
+        mid = _middle(r, key, dumps)
+    mc = r.message_counter
+    acc = r.access_number
+    fields = r.fields
+    if not _PLAIN_OR_FLOAT.issuperset(map(type, fields.values())):
+        fields = {k: v if type(v) in _PLAIN else _jsonable(v) for k, v in fields.items()}
+    alarms = r.alarms
+    mfct = r.mfct_data
+    notes = r.notes
+    return b"".join((
+        _DECODED_PREFIX, _ident_json(r.identity, dumps),
+        b',"meter":', _ident_json(r.tpl_identity, dumps),
+        mid[0], b"null" if mc is None else dumps(mc),
+        mid[1], b"null" if acc is None else dumps(acc),
+        mid[2], records_json(r.readings, dumps),
+        b',"fields":', dumps(fields),
+        b',"alarms":', dumps(sorted(a.value for a in alarms)) if alarms else b"[]",
+        b',"alarm_bits":', dumps(r.alarm_bits),
+        b',"mfct_data":', b'"' + binascii.hexlify(mfct).upper() + b'"' if mfct else b"null",
+        b',"notes":', dumps(list(notes)) if notes else b"[]",
+        b',"telegram":"', binascii.hexlify(r.raw).upper(), b'"}',
+    ))
 
 
 def to_wmbusmeters(r: Decoded | Rejection, name: str = "", timestamp: str | None = None) -> dict[str, Any]:
