@@ -2,20 +2,29 @@
 security modes. Pure and synchronous; every structural problem is a `Fail` with a typed reason.
 
 Byte layouts are declared in decoders/formats.py (construct); the fixed headers here are read with
-`struct.Struct`s derived from those declarations (`DLL_FAST`, `TPL_*_FAST`, `ELL_II_FAST`), and
-tests/decoders/test_formats.py checks field by field, over the corpus, that both agree.
+`struct.Struct`s derived from those declarations (`DLL_FAST`, `TPL_*_FAST`, `ELL_II_FAST`, ...), and
+tests/decoders/test_formats.py checks field by field, over the corpus, that both agree. The derived
+formats are written out below rather than derived at import, so that decoding does not import construct
+(a fifth of `amr decode`'s start); test_formats.py asserts each equals `derive_struct` of its declaration.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 
 from decoders import security as sec
 from decoders.crc import FrameError, crc16_en13757, normalise
-from decoders.formats import DLL_FAST, ELL_II_FAST, FORMAT_FRAME_FAST, TPL_LONG_FAST, TPL_SHORT_FAST
 from decoders.model import Identity, Reject
 from decoders.tables import MANUFACTURERS
 from decoders.telegram import Telegram
+
+# derive_struct(<declaration in decoders/formats.py>), written out (tests/decoders/test_formats.py)
+DLL_FAST = struct.Struct("<BBH4sBB")             # DLL: l c m id version device_type
+ELL_II_FAST = struct.Struct("<1sBBLH")           # ELL_II: ci cc acc sn payload_crc
+TPL_SHORT_FAST = struct.Struct("<BBBH")          # TPL_SHORT up to "mode": ci acc sts cfg
+TPL_LONG_FAST = struct.Struct("<B4sHBBBBH")      # TPL_LONG up to "mode": ci id m version device_type acc sts cfg
+FORMAT_FRAME_FAST = struct.Struct("<BH")         # FormatFrameBody up to "headers": length signature
 
 
 class Fail(Exception):
@@ -385,6 +394,11 @@ def _tpl(tg: Telegram, pos: int) -> int:
         _mode7(tg, pos, start)
     elif mode >= 16:
         tg.security = f"mfct_{mode}"
+        tg.decryption = "pending"
+        tg.payload = tg.data[start:]
+    elif tg.driver is not None and mode in tg.driver.opaque_security_modes:
+        # a standard mode not implemented here that the driver takes as is (it prints header fields only)
+        tg.security = f"tpl_mode_{mode}"
         tg.decryption = "pending"
         tg.payload = tg.data[start:]
     else:

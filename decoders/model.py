@@ -102,7 +102,7 @@ class Decoded:
     media: str = ""
     tpl_identity: Identity | None = None    # the meter behind a radio converter (long TPL header)
     notes: tuple[str, ...] = ()
-    decryption: str = "plain"               # plain | decrypted | already_decrypted | descrambled
+    decryption: str = "plain"               # plain | decrypted | already_decrypted | descrambled | not_decrypted
     frame_format: str = "none"              # A | B | none (CRC-free) | mbus (wired long frame)
     message_counter: int | None = None      # AFL (mode 7) message counter
     mac_verified: bool | None = None        # AFL MAC checked with the key (None: no MAC or no key)

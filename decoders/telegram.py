@@ -35,7 +35,7 @@ class Telegram:
     cfg_ext: int | None = None
     security_mode = 0                        # TPL CFG bits 8-12
     security = "none"                        # none | mode5 | mode7 | ell_ctr | mfct_* | mode<n>
-    decryption = "plain"                     # plain | decrypted | already_decrypted | descrambled | pending
+    decryption = "plain"                     # plain | decrypted | already_decrypted | descrambled | pending | not_decrypted
     payload = b""                            # application payload after the TPL header, decrypted
     mfct_data = b""                          # bytes after a 0x0F/0x1F DIF, kept raw for drivers
     more_records_follow = False              # 0x1F seen

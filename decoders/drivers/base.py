@@ -194,6 +194,9 @@ class Driver:
     default_keys: ClassVar[tuple[bytes, ...]] = ()
     compact_formats: ClassVar[Mapping[int, bytes]] = {}  # format signature -> DIF/VIF header bytes
     field_specs: ClassVar[tuple[FieldSpec, ...]] = ()
+    # TPL security modes (8-15) the core cannot decrypt but hands to this driver instead of rejecting the
+    # telegram: `payload` gets `decryption == "pending"` and may print the unencrypted header fields only
+    opaque_security_modes: ClassVar[frozenset[int]] = frozenset()
 
     # --- hooks ---------------------------------------------------------------------------------
 
