@@ -182,7 +182,8 @@ def derived_names(spec: Struct, upto: str | None = None) -> tuple[str, ...]:
     return tuple(names)
 
 
-# The hot path's unpackers (decoders/core.py). tests/decoders/test_formats.py checks them field by field.
+# The hot path's unpackers. decoders/core.py holds the same formats written out (decoding then needs no
+# construct import); tests/decoders/test_formats.py asserts they equal these and checks them field by field.
 DLL_FAST = derive_struct(DLL)                              # l c m id version device_type
 ELL_II_FAST = derive_struct(ELL_II)                        # ci cc acc sn payload_crc
 TPL_SHORT_FAST = derive_struct(TPL_SHORT, upto="mode")     # ci acc sts cfg

@@ -149,6 +149,30 @@ def _fast_view(t: bytes) -> dict:
     return out
 
 
+def test_core_structs_are_derived_from_the_declarations():
+    """decoders/core.py writes the derived unpackers out (no construct import when decoding): each must be
+    exactly what derive_struct makes of its declaration."""
+    import decoders.core as core
+    from decoders import formats
+
+    names = ["DLL_FAST", "ELL_II_FAST", "TPL_SHORT_FAST", "TPL_LONG_FAST", "FORMAT_FRAME_FAST"]
+    assert sorted(names) == sorted(n for n in vars(core) if n.endswith("_FAST"))
+    for name in names:
+        assert getattr(core, name).format == getattr(formats, name).format, name
+    assert formats.DLL_FAST.format == formats.derive_struct(formats.DLL).format
+
+
+def test_decoding_does_not_import_construct():
+    import subprocess
+    import sys
+
+    code = ("import sys, decoders.cli; from decoders import decode; "
+            "decode(bytes.fromhex('1444AE0C7856341201078C2027780B134365877AC5')); "
+            "print('construct' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 @pytest.mark.parametrize("case", CASES, ids=[f"{n}-{c['driver']}" for n, c in enumerate(CASES)])
 def test_fast_path_equals_spec_on_corpus(case):
     t = bytes.fromhex(case["telegram"])
