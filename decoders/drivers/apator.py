@@ -14,6 +14,8 @@ from decoders.drivers._lib import F, Lookup, SpecDriver, error_flags, lib, num
 from decoders.drivers.apator_payloads import (
     apator162_total_litres,
     apator_counter,
+    eitn40_fields,
+    eitn40_words,
     eitn_block,
     eitn_fields,
     na1_decrypt,
@@ -268,3 +270,30 @@ class ApatorEitn(SpecDriver):
             found = frozenset(found | {Alarm.TAMPER_OPENING})
             bits["esb_date"] = block[6] | block[7] << 8
         return found, bits
+
+
+@register
+class ApatorEitn40(SpecDriver):
+    """E-ITN 40 heat cost allocators: a manufacturer CI and 27 words (apator_payloads.eitn40_fields).
+    Firmware versions 0x0A and 0x0E encrypt the block; that scheme is not implemented."""
+
+    name = "apatoreitn40"
+    meter_type = "HeatCostAllocationMeter"
+    detect = frozenset({(m, v, 0x08) for m in ("APA", "APT") for v in (0x09, 0x0A, 0x0D, 0x0E)})
+
+    def payload(self, tg: Telegram) -> Rejection | None:
+        if tg.ci not in MFCT_CI:
+            return tg_parse_records(tg)
+        ident = tg.meter
+        if ident is not None and ident.version in (0x0A, 0x0E):
+            return reject(tg, Reject.UNSUPPORTED_SECURITY, "E-ITN 40 encrypted firmware variant")
+        if eitn40_words(tg.ci, tg.payload) is None:
+            return reject(tg, Reject.LENGTH, "E-ITN 40 block is not 27 words")
+        tg.decryption = "plain"
+        tg.readings = []
+        return None
+
+    def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
+        w = eitn40_words(tg.ci, tg.payload) if tg.ci in MFCT_CI else None
+        if w is not None:
+            out.update((k, num(v) if isinstance(v, float) else v) for k, v in eitn40_fields(w).items())

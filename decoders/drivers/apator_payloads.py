@@ -181,3 +181,65 @@ def eitn_fields(block: bytes) -> dict[str, object]:
         "temp_room_avg_c": block[15] + block[14] / 256,
         "temp_room_prev_avg_c": block[13] + block[12] / 256,
     }
+
+
+# --- E-ITN 40 heat cost allocator (two temperature sensors) ----------------------------------------------
+# 27 little-endian words after CI 0xA0 (or after a CI 0xB6 header and an 0xA0 byte): an unused word, the
+# season start (day/month only), radiator and room temperature (signed, 1/16 degree), this month's
+# units, 15 monthly values (1 = previous month), this season's, the previous, 2 and 3 seasons ago
+# units, today's date (year in bits 9-15), the day of week and a seal/sensor status word (0xFFFF: seal
+# broken). Firmware versions 0x09/0x0D send it plain, 0x0A/0x0E encrypted.
+
+EITN40_WORDS = 27
+EITN40_STATUS = (
+    (0x0001, "SENSOR_RADIATOR_OPEN"), (0x0002, "SENSOR_RADIATOR_SHORT"), (0x0004, "SENSOR_ROOM_OPEN"),
+    (0x0008, "SENSOR_ROOM_SHORT"), (0x0010, "LOW_BATTERY"), (0x0020, "EEPROM_ERROR"),
+    (0x0040, "OPTICAL_TAMPER"),
+)
+
+
+def eitn40_words(ci: int, payload: bytes) -> list[int] | None:
+    n = 2 * EITN40_WORDS
+    if ci == 0xB6 and payload:
+        payload = payload[payload[0] + 1:]
+        if payload[:1] != b"\xa0":
+            return None
+        payload = payload[1:]
+    elif ci == 0xA0 and len(payload) == n + 1 and payload[0] == 0xA0:
+        payload = payload[1:]
+    elif ci != 0xA0:
+        return None
+    if len(payload) != n:
+        return None
+    return [payload[i] | payload[i + 1] << 8 for i in range(0, n, 2)]
+
+
+def _eitn40_date(word: int, year_bits: int) -> str:
+    year = (word >> 9) & ((1 << year_bits) - 1)
+    return f"{2000 + year:04d}-{(word >> 5) & 0x0F:02d}-{word & 0x1F:02d}"
+
+
+def eitn40_fields(w: list[int]) -> dict[str, object]:
+    def signed(v: int) -> int:
+        return v - 0x10000 if v & 0x8000 else v
+
+    out: dict[str, object] = {
+        "current_hca": w[20], "previous_hca": w[21], "previous_2y_hca": w[22], "previous_3y_hca": w[23],
+        "current_month_hca": w[4], "previous_month_hca": w[5],
+    }
+    for m in range(2, 16):
+        out[f"previous_month_{m:02d}_hca"] = w[4 + m]
+    out["current_date"] = _eitn40_date(w[24], 7)
+    out["season_start_date"] = _eitn40_date(w[1], 5)
+    out["temp_radiator_c"] = signed(w[2]) / 16
+    out["temp_room_c"] = signed(w[3]) / 16
+    seal = w[26]
+    if seal == 0xFFFF:
+        out["status"] = "SEAL_BROKEN"
+    else:
+        words = [name for bit, name in EITN40_STATUS if seal & bit]
+        rest = seal & ~sum(bit for bit, _ in EITN40_STATUS)
+        if rest:
+            words.append(f"STATUS_{rest:X}")
+        out["status"] = " ".join(sorted(words)) if words else "OK"
+    return out

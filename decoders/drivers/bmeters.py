@@ -182,3 +182,28 @@ class RfmAmb(SpecDriver):
         *_pair("relative_humidity", "relative_humidity", "rh"),
         F("device", "datetime", "datetime", kind="datetime"),
     )
+
+
+# Hydroclima RKN0 manufacturer block (after DIF 0x0F, in frames that also carry the 036E allocation
+# record): frame id, status, time, date, then little-endian words in 1/100 degree: average ambient
+# temperature this month, maximum ambient temperature, (its date, the number of measurements), average
+# ambient and average heater temperature last month. RKN9 frames carry monthly units and dates only.
+_HYDROCLIMA_TEMPS = ((7, "average_ambient_temperature_c"), (9, "max_ambient_temperature_c"),
+                     (15, "average_ambient_temperature_last_month_c"),
+                     (17, "average_heater_temperature_last_month_c"))
+
+
+@register
+class Hydroclima(SpecDriver):
+    name = "hydroclima"
+    meter_type = "HeatCostAllocationMeter"
+    detect = frozenset({("BMP", 0x53, 0x08)})
+    spec = (F("current_consumption", "hca", "hca"),)
+
+    def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
+        block = tg.mfct_data
+        if not block or not any(r.dif_vif == "036E" for r in tg.readings):
+            return
+        for pos, name in _HYDROCLIMA_TEMPS:
+            if pos + 1 < len(block):
+                out[name] = num((block[pos] | block[pos + 1] << 8) / 100)
