@@ -10,7 +10,9 @@ from decoders.drivers._lib import F, Lookup, SpecDriver, error_flags, lib
 class Itron(SpecDriver):
     name = "itron"
     meter_type = "WaterMeter"
-    detect = frozenset({("ITW", 0x00, 0x07), ("ITW", 0x03, 0x07), ("ITW", 0x33, 0x07), ("ITW", 0x30, 0x07)})
+    # (ITW 00 16): an Allmess cold-water meter whose Itron module is programmed with device type 0x16
+    detect = frozenset({("ITW", 0x00, 0x07), ("ITW", 0x03, 0x07), ("ITW", 0x33, 0x07), ("ITW", 0x30, 0x07),
+                        ("ITW", 0x00, 0x16)})
     status = "tpl"
     spec = (
         error_flags(mask=0xFFFFFF, vifes=None),

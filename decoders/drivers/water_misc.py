@@ -75,7 +75,7 @@ class FioWater(SpecDriver):
 class IstaWater(SpecDriver):
     name = "istawater"
     meter_type = "WaterMeter"
-    detect = frozenset({("IST", 0x31, 0x07), ("IST", 0x31, 0x06)})
+    detect = frozenset({("IST", 0x31, 0x07), ("IST", 0x31, 0x06), ("IST", 0x33, 0x07)})
     spec = (
         *lib("total_m3"),
         F("target", "volume", "m3", storage=2),
