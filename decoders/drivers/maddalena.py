@@ -19,7 +19,7 @@ from decoders.telegram import Telegram
 class Maddalena(SpecDriver):
     name = "maddalena"
     meter_type = "WaterMeter"
-    detect = frozenset({("MAD", 0x01, 0x07)})
+    detect = frozenset({("MAD", 0x01, 0x07), ("MAD", 0x01, 0x06)})
     status = "tpl"
     spec = (
         error_flags(mask=0xFFFFFFFF),

@@ -138,7 +138,8 @@ class QSmoke(_Qds):
 class Lse0717(SpecDriver):
     name = "lse_07_17"
     meter_type = "WaterMeter"
-    detect = frozenset({("LSE", 0x16, 0x07), ("LSE", 0x17, 0x07), ("LSE", 0x18, 0x06), ("LSE", 0xD8, 0x07)})
+    detect = frozenset({("LSE", 0x16, 0x07), ("LSE", 0x17, 0x07), ("LSE", 0x18, 0x06), ("LSE", 0x18, 0x07),
+                        ("LSE", 0xD8, 0x07)})
     spec = (
         F("consumption_at_set_date_8", "volume", "m3", storage=8),
         F("set_date_8", "date", kind="date", storage=8),

@@ -116,7 +116,7 @@ class MkRadio3(_MkRadio):
 @register
 class MkRadio4(_MkRadio):
     name = "mkradio4"
-    detect = frozenset({("TCH", 0x95, 0x62), ("TCH", 0x95, 0x72)})
+    detect = frozenset({("TCH", 0x95, 0x62), ("TCH", 0x95, 0x72), ("TCH", 0x70, 0x62), ("TCH", 0x70, 0x72)})
     with_dates = False
 
 
@@ -124,7 +124,7 @@ class MkRadio4(_MkRadio):
 class MkRadio4a(SpecDriver):
     name = "mkradio4a"
     meter_type = "WaterMeter"
-    detect = frozenset({("TCH", 0x95, 0x37)})
+    detect = frozenset({("TCH", 0x95, 0x37), ("HYD", 0xFE, 0x06)})
     spec = lib("target_m3", "target_date")
 
 
