@@ -7,13 +7,20 @@ import math
 from typing import Any
 
 from decoders.drivers import register
-from decoders.drivers._lib import F, Lookup, SpecDriver, error_flags, num
+from decoders.drivers._lib import F, Lookup, SpecDriver, error_flags, num, raw_uint
+from decoders.model import Reading
 from decoders.telegram import Telegram
 
 
 def _phases(base: str, q: str, unit: str, dif_vif: str) -> tuple[F, ...]:
     """Per-phase values sent with a combinable VIFE per phase (FC 01..03 or FF 01..03)."""
     return tuple(F(f"{base}_{n}", q, unit, dif_vif=f"{dif_vif}{n:02X}") for n in (1, 2, 3))
+
+
+def _milli(r: Reading) -> float | int | None:
+    """The record's digits (as sent, without VIF scaling) in thousandths."""
+    v = raw_uint(r)
+    return None if v is None else num(v / 1000)
 
 
 @register
@@ -23,14 +30,20 @@ class AmiPlus(SpecDriver):
     detect = frozenset({("APA", 0x01, 0x02), ("APA", 0x02, 0x02), ("DEV", 0x00, 0x02), ("NES", 0x03, 0x02)})
     spec = (
         F("total_energy_consumption", "energy", "kwh"),
-        F("total_energy_consumption_tariff_{tariff}", "energy", "kwh", tariff=range(1, 4)),
+        F("total_energy_consumption_tariff_{tariff}", "energy", "kwh", tariff=range(1, 5)),
         F("current_power_consumption", "power", "kw"),
         F("total_energy_production", "energy", "kwh", vifes=("backward",)),
-        F("total_energy_production_tariff_{tariff}", "energy", "kwh", tariff=range(1, 4), vifes=("backward",)),
+        F("total_energy_production_tariff_{tariff}", "energy", "kwh", tariff=range(1, 5), vifes=("backward",)),
         F("current_power_production", "power", "kw", vifes=("backward",)),
         F("max_power_consumption", "power", "kw", function="maximum"),
-        *_phases("voltage_at_phase", "voltage", "v", "0AFDC9FC"),
+        # the phase is a second-level combinable VIFE (FC 01..03); the voltage resolution varies by model
+        *(F(f"voltage_at_phase_{n}", "voltage", "v", vifes=("extension_fc", f"error_{n:02x}")) for n in (1, 2, 3)),
         F("device", "datetime", "datetime", kind="datetime"),
+        # reactive energy and power in manufacturer VIFs (FB 82 73 / FB 14, capacitive with VIFE 3C), 1/1000
+        *(F(name, None, unit, dif_vif=dv, fmt=_milli) for name, unit, dv in (
+            ("total_reactive_energy_inductive", "kvarh", "0EFB8273"),
+            ("total_reactive_energy_capacitive", "kvarh", "0EFB82F33C"),
+            ("reactive_power_inductive", "kvar", "0BFB14"), ("reactive_power_capacitive", "kvar", "0BFB943C"))),
     )
 
 
