@@ -12,7 +12,7 @@ from __future__ import annotations
 from decoders.drivers import register
 from decoders.drivers._lib import F, Lookup, SpecDriver, error_flags, lib
 from decoders.drivers.base import tg_parse_records
-from decoders.model import Rejection
+from decoders.model import Alarm, Rejection
 from decoders.records import RecordError, parse_records
 from decoders.telegram import Telegram
 
@@ -113,6 +113,43 @@ class QHeat(_Qds):
         F("last_year_energy_consumption", "energy", "kwh", storage=1),
         F("device_date_time", "datetime", kind="datetime"),
         F("device_error", "date", "date", kind="date", function="error", null=""),
+    )
+
+
+# Error-flag bits (VIF FD17) of the Q heat 5.5 generation, F0-F9 as the manufacturer numbers them.
+_QHEAT55_FLAGS = (
+    (0x0001, "NO_FLOW"),
+    (0x0002, "SUPPLY_SENSOR_INTERRUPTED", Alarm.HARDWARE_ERROR),
+    (0x0004, "RETURN_SENSOR_INTERRUPTED", Alarm.HARDWARE_ERROR),
+    (0x0008, "TEMPERATURE_ELECTRONICS_ERROR", Alarm.HARDWARE_ERROR),
+    (0x0010, "BATTERY_VOLTAGE_ERROR", Alarm.LOW_BATTERY),
+    (0x0020, "SHORT_CIRCUIT_SUPPLY_SENSOR", Alarm.HARDWARE_ERROR),
+    (0x0040, "SHORT_CIRCUIT_RETURN_SENSOR", Alarm.HARDWARE_ERROR),
+    (0x0080, "MEMORY_ERROR", Alarm.HARDWARE_ERROR),
+    (0x0100, "SABOTAGE", Alarm.TAMPER),
+    (0x0200, "ELECTRONICS_ERROR", Alarm.HARDWARE_ERROR),
+)
+
+
+@register
+class QHeatV2(_Qds):
+    """Q heat 5.5 under the newer field names: the storage-17 (end of last month) and storage-1 (end of
+    last year) values as target / target_year. Meters both drivers know stay detected as qheat."""
+
+    name = "qheatv2"
+    meter_type = "HeatMeter"
+    detect = frozenset({("QDS", 0x23, 0x04), ("QDS", 0x3E, 0x37), ("QDS", 0x48, 0x04), ("QDS", 0x48, 0x37)})
+    alarm_lookups = (("status", Lookup(_QHEAT55_FLAGS, 0xFFFF)),)
+    spec = (
+        error_flags(bits=_QHEAT55_FLAGS, mask=0xFFFF),
+        F("total", "energy", "kwh"),
+        F("target", "energy", "kwh", storage=17),
+        F("target", "date", "date", kind="date", storage=17),
+        F("target_year", "energy", "kwh", storage=1),
+        F("target_year", "date", "date", kind="date", storage=1),
+        F("device_error", "date", "date", kind="date", function="error"),
+        *lib("meter_datetime"),
+        F("enhanced_id", None, kind="hex", dif_vif="0779"),
     )
 
 

@@ -149,6 +149,16 @@ class Compact5(_TechemMfct):
 
 
 @register
+class Vario411(SpecDriver):
+    """Vario 4 heat meter in the OMS layout (ELL/AFL, standard records): the previous year's energy and date."""
+
+    name = "vario411"
+    meter_type = "HeatMeter"
+    detect = frozenset({("TCH", 0x28, 0x04)})
+    spec = (F("target", "energy", "kwh", storage=1), F("target", ("date",), "date", kind="date", storage=1))
+
+
+@register
 class Vario451(Compact5):
     """Vario 4 / 451 heat meter: the Compact V layout with both periods counted in MJ (1/1000 GJ)."""
 
