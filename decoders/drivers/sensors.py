@@ -6,7 +6,8 @@ from typing import Any
 
 from decoders.drivers import register
 from decoders.drivers._lib import F, Lookup, SpecDriver, error_flags, tpl_status_words
-from decoders.model import Alarm
+from decoders.drivers.base import reject
+from decoders.model import Alarm, Rejection
 from decoders.telegram import Telegram
 
 
@@ -174,3 +175,54 @@ class LansenSM(SpecDriver):
         F("async_msg_id", "access_number", "counter"),
         F("minutes_since_last_manual_test", "dimensionless", "counter"),
     )
+
+
+def _inner_wmbus(tg: Telegram, driver: str) -> Rejection | None:
+    """A wireless-container record (VIF FD3B) whose data is a whole wM-Bus telegram (a wired gateway
+    forwarding what it received): that telegram is decoded with the same keys and its records replace
+    the gateway's own. Without such a record the frame's records stay."""
+    from decoders import decode  # the package imports the drivers: import at call time
+
+    for r in tg.readings:
+        raw = r.raw
+        if r.quantity == "wireless_container" and len(raw) > 11 and raw[0] + 1 == len(raw):
+            inner = decode(raw, keys=tg.keys, driver=driver)
+            if isinstance(inner, Rejection):
+                return reject(tg, inner.reason, f"forwarded wM-Bus telegram: {inner.detail}")
+            tg.readings = list(inner.readings)
+            tg.notes.append("values from the wM-Bus telegram in the FD3B container record")
+            return None
+    return None
+
+
+@register
+class LansenCO2(SpecDriver):
+    """Lansen CO2 / temperature / humidity sensor (LAS 0A 2A). As a wired M-Bus gateway frame it forwards
+    its radio telegram in a wireless-container record. The minutes-to-calibration field takes the first
+    storage-0 dimensionless record, as the reference's field definition (whose DIFE condition it does not
+    apply) does."""
+
+    name = "lansenco2"
+    aliases = ("lansenco2v10",)
+    meter_type = "TempHygroMeter"
+    detect = frozenset({("LAS", 0x0A, 0x2A)})
+    spec = (
+        F("temperature", "external_temperature", "c"),
+        F("temperature_avg_1h", "external_temperature", "c", storage=1),
+        F("temperature_avg_24h", "external_temperature", "c", storage=2),
+        F("humidity", "relative_humidity", "rh"),
+        F("humidity_avg_1h", "relative_humidity", "rh", storage=1),
+        F("humidity_avg_24h", "relative_humidity", "rh", storage=2),
+        F("co2", "dimensionless", "counter"),
+        F("co2_avg_1h", "dimensionless", "counter", storage=1),
+        F("co2_avg_24h", "dimensionless", "counter", storage=2),
+        F("co2_last_calibration", "dimensionless", "counter", storage=3),
+        F("minutes_to_calibration", "dimensionless", "counter"),
+        F("on_time_days", "on_time", "d"),
+        F("operating_time_days", "operating_time", "d"),
+        F("software_version", "software_version", kind="hex"),
+    )
+
+    def payload(self, tg: Telegram) -> Rejection | None:
+        rej = super().payload(tg)
+        return rej if rej is not None else _inner_wmbus(tg, self.name)
