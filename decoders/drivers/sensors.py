@@ -146,6 +146,7 @@ class LansenPU(SpecDriver):
     meter_type = "PulseCounter"
     detect = frozenset({("LAS", 0x14, 0x00), ("LAS", 0x1B, 0x00), ("LAS", 0x0B, 0x02)})
     status = "tpl"
+    tpl_mfct_bits = {0x40: "SABOTAGE_ENCLOSURE"}  # Lansen's manufacturer TPL status bit, as on lansenth
     spec = (
         error_flags(mask=0xFFFFFFFF),
         F("a", None, "counter", dif_vif="0EFD3A"),
