@@ -1,0 +1,66 @@
+"""Proprietary layouts and helpers behind the a-h reference drivers (DES mode 2, E-ITN blocks, compact
+profiles, month arithmetic), checked on their edge cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from decoders import KeyStore, decode
+from decoders.drivers._lib import months_back
+from decoders.drivers.apator_payloads import eitn40_fields, eitn40_words, eitn_block, eitn_date
+from decoders.drivers.caltos import compact_profile_values
+from decoders.model import Reject, Rejection
+
+ACTIS = bytes.fromhex("1E468B050100000004077A01001002BBD1EAFD0222F871CB70DA16C78AE098")
+
+
+def _keys(key: str) -> KeyStore:
+    ks = KeyStore()
+    ks.add("00000001", key)
+    return ks
+
+
+def test_des_mode2_needs_the_right_key() -> None:
+    ok = decode(ACTIS, keys=_keys("0102030405060708"), driver="actislink")
+    assert not isinstance(ok, Rejection) and ok.fields["total_m3"] == 1
+    wrong = decode(ACTIS, keys=_keys("1122334455667788"), driver="actislink")
+    assert isinstance(wrong, Rejection) and wrong.reason == Reject.WRONG_KEY
+    none = decode(ACTIS, driver="actislink")
+    assert isinstance(none, Rejection) and none.reason == Reject.NO_KEY
+
+
+def test_months_back_keeps_month_ends_and_clamps_other_days() -> None:
+    assert months_back(dt.date(2024, 11, 30), 1) == dt.date(2024, 10, 31)
+    assert months_back(dt.date(2020, 12, 31), 10) == dt.date(2020, 2, 29)
+    assert months_back(dt.date(2025, 3, 30), 1) == dt.date(2025, 2, 28)
+    assert months_back(dt.date(2025, 8, 20), 13) == dt.date(2024, 7, 20)
+    assert months_back(dt.date(2026, 2, 1), 4) == dt.date(2025, 10, 1)
+
+
+def test_eitn_block_and_dates() -> None:
+    assert eitn_date(0) is None
+    assert eitn_date(0x2D32) == "2022-09-18"
+    assert eitn_block(0xA0, bytes(15)) == b"\xa0" + bytes(15)
+    assert eitn_block(0xB6, bytes([2, 9, 9]) + b"\xa0" + bytes(15)) == b"\xa0" + bytes(15)
+    assert eitn_block(0xB6, bytes([2, 9, 9]) + bytes(16)) is None  # no A0 marker after the header
+    assert eitn_block(0xA0, bytes(14)) is None
+
+
+def test_eitn40_status_word() -> None:
+    words = [0] * 27
+    assert eitn40_words(0xA0, bytes(54)) == words
+    assert eitn40_words(0xA0, bytes(53)) is None
+    words[26] = 0xFFFF
+    assert eitn40_fields(words)["status"] == "SEAL_BROKEN"
+    words[26] = 0x0011
+    assert eitn40_fields(words)["status"] == "LOW_BATTERY SENSOR_RADIATOR_OPEN"
+    words[2] = 0xFFF0  # radiator temperature is signed, 1/16 degree
+    assert eitn40_fields(words)["temp_radiator_c"] == -1
+
+
+def test_compact_profile_elements() -> None:
+    # 6-digit BCD elements (code B), monthly spacing; unset elements are all FF
+    raw = bytes.fromhex("3BFE990000520000FFFFFF")
+    assert compact_profile_values(raw) == [99, 52, None]
+    assert compact_profile_values(bytes.fromhex("32FE01000200")) == [1, 2]  # 16-bit binary elements
+    assert compact_profile_values(b"\x3b") == []
