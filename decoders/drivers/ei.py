@@ -20,6 +20,8 @@ _HEAD_BITS = (
     (0x00080000, "INTERFERENCE_PREVENTING_OBSTACLE_DETECTION"), (0x01000000, "OBSTACLE_DETECTED"),
     (0x02000000, "SMOKE_DETECTOR_FULLY_COVERED", Alarm.TAMPER),
 )
+_HEAD_MASK = 0xFF8FF0E0  # bits 0-4 dust, 8-11 battery, 20-22 obstacle distance are values, not flags
+_HEAD_KNOWN = sum(b for b, *_ in _HEAD_BITS) | 0x00010000
 # bits 20-22: obstacle distance step (1 and step 0 "not completed" print nothing useful)
 _OBSTACLE = {0: "SEODS_NOT_COMPLETED", 2: "45_TO_60_CM", 3: "38_TO_53_CM", 4: "33_TO_48_CM", 5: "28_TO_40_CM",
              6: "20_TO_33_CM", 7: "0_TO_25_CM"}
@@ -60,8 +62,14 @@ class Ei6500(SpecDriver):
         out["dust_level"] = f"DUST_{v & 0x1F}"
         out["battery_level"] = f"{2.25 + 0.05 * ((v >> 8) & 0x0F):.2f}V"
         out["obstacle_distance"] = _OBSTACLE.get((v >> 20) & 0x07, "")
-        # only the named fault bits reach the status (the reference prints no unknown head bits)
-        out["_status_words"] = [name for bit, name, *_ in _HEAD_BITS if v & bit]
+        # head faults join the status; bit 16 set means the obstacle self-test (SEODS) has completed
+        words = [name for bit, name, *_ in _HEAD_BITS if v & bit]
+        if not v & 0x00010000:
+            words.append("SEODS_NOT_YET_COMPLETED")
+        rest = v & _HEAD_MASK & ~_HEAD_KNOWN
+        if rest:
+            words.append(f"HEAD_STATUS_{rest:X}")
+        out["_status_words"] = words
 
     def alarms(self, tg: Telegram):  # type: ignore[no-untyped-def]
         found, bits = super().alarms(tg)
