@@ -1,13 +1,17 @@
-"""Diehl Metering / Hydrometer (DME, HYD) Sharky heat meters: Sharky 775 and Sharky 774, standard records."""
+"""Diehl Metering / Hydrometer (DME, HYD) Sharky heat meters: Sharky 775 and Sharky 774, standard records.
+
+Like the Diehl water meters, they may send Diehl "REAL_DATA" frames (CI 0x7A with CFG bit 12 set): the
+A field in Diehl order and an LFSR-scrambled payload; `_DiehlOms` (diehl.py) undoes both first."""
 
 from __future__ import annotations
 
 from decoders.drivers import register
-from decoders.drivers._lib import F, SpecDriver, error_flags, lib
+from decoders.drivers._lib import F, error_flags, lib
+from decoders.drivers.diehl import _DiehlOms
 
 
 @register
-class Sharky(SpecDriver):
+class Sharky(_DiehlOms):
     name = "sharky"
     meter_type = "HeatMeter"
     detect = frozenset({("HYD", 0x20, 0x04), ("DME", 0x40, 0x04)})
@@ -32,7 +36,7 @@ class Sharky(SpecDriver):
 
 
 @register
-class Sharky774(SpecDriver):
+class Sharky774(_DiehlOms):
     name = "sharky774"
     meter_type = "HeatMeter"
     detect = frozenset({("DME", 0x41, 0x04), ("DME", 0x41, 0x0C), ("DME", 0x41, 0x0D)})
