@@ -16,7 +16,8 @@ EBECO_FLAGS = Lookup(tuple((1 << i, name) for i, name in enumerate((
 class Ebeco500(SpecDriver):
     name = "ebeco500"
     meter_type = "ElectricityMeter"
-    detect = frozenset({("EBE", 0x02, 0x01)})
+    # the thermostat sends version 0x01, device type 0x02 (electricity); the reference lists them swapped
+    detect = frozenset({("EBE", 0x01, 0x02), ("EBE", 0x02, 0x01)})
     status = "tpl"
     spec = (
         F("status", None, kind="lookup", dif_vif="02FB17", status=True, lookup=EBECO_FLAGS),

@@ -27,7 +27,9 @@ def _milli(r: Reading) -> float | int | None:
 class AmiPlus(SpecDriver):
     name = "amiplus"
     meter_type = "ElectricityMeter"
-    detect = frozenset({("APA", 0x01, 0x02), ("APA", 0x02, 0x02), ("DEV", 0x00, 0x02), ("NES", 0x03, 0x02)})
+    # Apator AMIplus and Otus 1/3 (APA, APT, DEV), NES and Elgama Gama 350 (EGM) meters
+    detect = frozenset({("APA", 0x01, 0x02), ("APA", 0x02, 0x02), ("APT", 0x01, 0x02), ("DEV", 0x00, 0x02),
+                        ("DEV", 0x01, 0x02), ("DEV", 0x02, 0x37), ("NES", 0x03, 0x02), ("EGM", 0x01, 0x02)})
     spec = (
         F("total_energy_consumption", "energy", "kwh"),
         F("total_energy_consumption_tariff_{tariff}", "energy", "kwh", tariff=range(1, 5)),
