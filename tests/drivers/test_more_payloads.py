@@ -69,8 +69,9 @@ def test_compact_profile_elements() -> None:
 # Reference cases whose meters announce themselves with a (manufacturer, version, type) that a driver
 # detects: they decode the same without naming the driver (hydroclima's second case is a version the
 # driver does not claim, so it is left out).
-_DETECTED = ("actislink", "aerius", "amiplus", "apatoreitn", "apatoreitn40", "axis", "brunatawm", "caltose",
-             "ebeco500", "ebzwmbe", "ei6500", "elster", "elstergas", "engelmann-faw", "evo868", "flonidangas")
+_DETECTED = ("actislink", "aerius", "amiplus", "apator162", "apatoreitn", "apatoreitn40", "apatorna1", "axis",
+             "bfw240radio", "brunatawm", "caltose", "compact5", "ebeco500", "ebzwmbe", "ei6500", "elster",
+             "elstergas", "engelmann-faw", "evo868", "flonidangas", "hydrocalm4", "hydrodigit", "hydrus")
 
 
 def test_reference_cases_are_detected() -> None:
