@@ -55,6 +55,8 @@ _PLAIN: dict[str, str] = {
     "customer_location": "customer_location",
     "parameter_set": "parameter_set",
 }
+# identifiers print as text the way they are written on the meter (BCD digits keep leading zeros)
+_TEXT = frozenset({"fabrication_no", "enhanced_id", "customer", "customer_location"})
 _SECONDS = {"actuality_duration": 3600.0, "averaging_duration": 3600.0}  # parser gives hours
 _DAYS = {"remaining_battery": 1 / 24}
 
@@ -108,6 +110,13 @@ _NAME_CACHE: dict[str, tuple[str | None, float]] = {}
 _NUMBER = (int, float)
 
 
+def _text(r: Reading) -> Any:
+    if r.dif_vif and (int(r.dif_vif[:2], 16) & 0x0F) in (0x09, 0x0A, 0x0B, 0x0C, 0x0E):
+        return r.raw[::-1].hex().upper()
+    v = r.value
+    return str(v) if isinstance(v, int) and not isinstance(v, bool) else format_value(v)
+
+
 class GenericDriver(Driver):
     name = "unknown"
 
@@ -124,6 +133,9 @@ class GenericDriver(Driver):
                     cache[r.dif_vif] = hit
             name, mult = hit
             if name is None or name in out:
+                continue
+            if r.quantity in _TEXT:
+                out[name] = _text(r)
                 continue
             v = r.value
             t = type(v)

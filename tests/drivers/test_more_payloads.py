@@ -91,3 +91,15 @@ def test_reference_cases_are_detected() -> None:
             if problems:
                 bad.append(f"{name} {case['telegram'][:24]}: {problems[:2]}")
     assert not bad, "\n".join(bad)
+
+
+def test_generic_prints_identifiers_as_written() -> None:
+    """A meter no driver claims: the fabrication number is text and keeps its leading zeros."""
+    from decoders.output import to_wmbusmeters
+
+    # OMS heat meter header under a manufacturer code no driver claims; 0C78 = 8-digit BCD fabrication no.
+    frame = bytes.fromhex("1A4411114433221107047A0000000004130A0000000C7844332200")
+    out = to_wmbusmeters(decode(frame))
+    assert out["meter"] == "unknown"
+    assert out["fabrication_no"] == "00223344"
+    assert out["total_m3"] == 0.01
