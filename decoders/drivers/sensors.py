@@ -187,7 +187,7 @@ def _inner_wmbus(tg: Telegram, driver: str) -> Rejection | None:
     for r in tg.readings:
         raw = r.raw
         if r.quantity == "wireless_container" and len(raw) > 11 and raw[0] + 1 == len(raw):
-            inner = decode(raw, keys=tg.keys, driver=driver)
+            inner = decode(raw, keys=tg.keys, state=tg.state, driver=driver)  # state: its compact frames
             if isinstance(inner, Rejection):
                 return reject(tg, inner.reason, f"forwarded wM-Bus telegram: {inner.detail}")
             tg.readings = list(inner.readings)
