@@ -24,6 +24,7 @@ letter for the operators and answered `rejected`, so the van keeps its rows and 
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import socket
@@ -463,6 +464,10 @@ def serve(db_url: str | None, broker: str, env_file: str | None, ca_file: str | 
     settings = BrokerSettings.from_url(broker, env_file=env_file, ca_file=ca_file)
     sink = StoreSink(store, trust_van_decode=trust_van_decode)
     log.info("meter cache: %d meters preloaded", sink.warm_up())
+    # Everything alive now (modules, SQLAlchemy metadata, the meter cache) lives as long as the process:
+    # move it out of the cyclic GC's reach, so the collections that every batch's short-lived rows trigger
+    # do not rescan it. Measured: 16 us of the importer's ~72 us of CPU per 4-reading frame (BENCHMARKS.md).
+    gc.freeze()
     imp = Importer(sink, settings, ImporterConfig(
         client_id=client_id, group=group, metrics_interval_s=metrics_interval,
         delay_before_commit_s=delay_before_commit))

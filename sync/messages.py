@@ -29,6 +29,8 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from decoders.frame import Frame, Position
 
 SCHEMA_VERSION = 1
@@ -120,7 +122,13 @@ def decode(payload: bytes) -> dict[str, Any]:
         except zlib.error as e:
             raise MessageError("bad_compression", str(e)) from None
     try:
-        obj = json.loads(data)
+        # orjson: the same objects as json.loads at a third of the cost (a 2000-frame batch is ~1 MB). It refuses
+        # what Python's json accepts beyond the JSON grammar -- NaN/Infinity, which json.dumps writes for an
+        # SDR's -inf SNR, and integers over 64 bits -- so those payloads take the old parser instead.
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            obj = json.loads(data)
     except (UnicodeDecodeError, ValueError) as e:
         raise MessageError("not_json", str(e)[:120]) from None
     if not isinstance(obj, dict):

@@ -64,6 +64,23 @@ def test_fast_path_equals_parsed_outbox_rows(tmp_path, corpus):
     assert all(i.decode is None for i in m.BatchMessage.parse(lean).items)
 
 
+def test_non_finite_numbers_from_the_outbox_still_parse(tmp_path, corpus):
+    """The outbox stores frames with json.dumps, which writes -Infinity for an SDR's SNR of log10(0); orjson
+    refuses that literal, so the importer falls back to json for such a batch instead of dead-lettering it."""
+    ob = Outbox(tmp_path / "o.db", van_id="van01")
+    f = frames_from(corpus, 1)[0]
+    odd = Frame(f.telegram, f.received_at, f.source, "T1", "A", -70.0, float("-inf"), float("nan"))
+    ob.append([OutboxItem.from_result(odd, None), OutboxItem.from_result(frames_from(corpus, 2)[1], None)])
+    bid, rows = ob.lease_raw(10)
+    payload, _, _ = m.encode_raw_batch("van01", bid, rows, with_decode=False)
+    assert b"-Infinity" in payload
+    got = m.BatchMessage.parse(payload, topic_van="van01").items[0].to_frame()
+    assert got.snr_db == float("-inf") and got.freq_offset_hz != got.freq_offset_hz
+    with pytest.raises(m.MessageError) as e:
+        m.decode(payload.replace(b"-Infinity", b"-Infinit"))
+    assert e.value.reason == "not_json"
+
+
 def test_batch_id_is_time_ordered_uuid7():
     ids = [m.new_batch_id() for _ in range(50)]
     assert all(uuid.UUID(i).version == 7 for i in ids)
