@@ -150,7 +150,11 @@ def reading_rows(
             value, text = _split_value(v)
         storage = r.storage
         value_at = clocks.get(storage, default_at)
-        quantity, function = _short(r.quantity or "unknown", 48), _short(r.function or "instantaneous", 16)
+        names = (r.quantity, r.function, r.unit)
+        try:
+            quantity, function, unit = _NAMES[names]
+        except (KeyError, TypeError):
+            quantity, function, unit = _names(names)
         k = (quantity, function, storage, r.tariff, r.subunit, value_at)
         if k in seen:  # two records for one register in one telegram: keep the first, as the key demands
             continue
@@ -166,7 +170,7 @@ def reading_rows(
             "meter_clock": storage in clocks,
             "value": value,
             "value_text": text,
-            "unit": _short(r.unit or "", 16),
+            "unit": unit,
             "source": "radio",
             "telegram_sha256": telegram_sha,
             "decoder_version": decoder_version,
@@ -175,6 +179,17 @@ def reading_rows(
 
 
 _SHORT: dict[tuple[str, int], str] = {}
+_NAMES: dict[tuple[Any, Any, Any], tuple[str, str, str]] = {}
+
+
+def _names(names: tuple[Any, Any, Any]) -> tuple[str, str, str]:
+    """(quantity, function, unit) of a reading as stored, memoised per combination (one lookup per reading)."""
+    q, f, u = names
+    out = (_short(q or "unknown", 48), _short(f or "instantaneous", 16), _short(u or "", 16))
+    if len(_NAMES) < 10_000:
+        with contextlib.suppress(TypeError):
+            _NAMES[names] = out
+    return out
 
 
 def _short(v: str, limit: int) -> str:

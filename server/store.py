@@ -555,7 +555,8 @@ class Store:
                 done.add(sha)  # the same frame twice in a batch yields the same rows: derive them once
                 mid = meter_ids[ident]
                 readings.extend(derive.reading_rows(it.result, it.frame.received_at, mid, sha, version))
-                alarms.extend(derive.alarm_rows(it.result, it.frame.received_at, mid, sha))
+                if it.result.alarms:
+                    alarms.extend(derive.alarm_rows(it.result, it.frame.received_at, mid, sha))
         rd_new = repository.insert_ignore(conn, T_READINGS, readings, READING_KEY)
         al_new = repository.insert_ignore(conn, T_ALARMS, alarms, ("telegram_sha256", "alarm"))
         return IngestResult(False, len(items), tel_new, rd_new, al_new, decoded_here), resolved

@@ -12,6 +12,7 @@ from decoders import Decoded, KeyStore, decode
 from decoders.frame import Frame, Position
 from decoders.model import Alarm, Identity, Reading, Reject, Rejection
 from server import repository
+from server import store as store_mod
 from server.models import RawTelegram
 from server.store import IngestItem, InvalidInput, NewReading, NotFound, Store, UnknownVan
 
@@ -212,6 +213,31 @@ def test_copy_merge_converts_typed_columns(store: Store, monkeypatch):
     assert store.add_readings([NewReading(m, Decimal("1.25"), T0, "manual")] * 3) == 0
     vals = [(r.value_at, r.value) for r in store.readings(meter_id=m)]
     assert vals[0] == (T0, Decimal("1.25")) and vals[-1] == (T0 + dt.timedelta(days=4), Decimal("5.25"))
+
+
+def test_copy_row_writer_keeps_the_column_types_rules(store: Store, monkeypatch):
+    """The COPY path's shortcuts (an aware UTC datetime as is, Micro by to_micro) change no outcome: another
+    zone is stored as the same instant, None stays NULL, a naive datetime is refused."""
+    if store.dialect != "postgresql":
+        pytest.skip("the COPY path is PostgreSQL's")
+    monkeypatch.setattr(repository, "COPY_THRESHOLD", 2)
+    m = store.upsert_meter("APA", "00000002", 1, 7, role="main")
+    cest = dt.timezone(dt.timedelta(hours=2))
+
+    def row(i: int, at: dt.datetime, value: Decimal | None) -> dict:
+        return {"meter_id": m, "quantity": "volume", "function": "instantaneous", "storage": i, "tariff": 0,
+                "subunit": 0, "value_at": at, "meter_clock": False, "value": value,
+                "value_text": None if value is not None else "n/a", "unit": "m3", "source": "manual"}
+
+    rows = [row(0, T0, Decimal("1.0000005")), row(1, T0.astimezone(cest), None), row(2, T0, Decimal("-2.5"))]
+    with store.engine.begin() as conn:
+        assert repository.insert_ignore(conn, store_mod.T_READINGS, rows, store_mod.READING_KEY) == 3
+    got = {r.storage: r for r in store.readings(meter_id=m)}
+    assert got[0].value == Decimal("1") and got[1].value is None and got[2].value == Decimal("-2.5")
+    assert {r.value_at for r in got.values()} == {T0}
+    with pytest.raises(ValueError, match="naive"), store.engine.begin() as conn:
+        repository.insert_ignore(conn, store_mod.T_READINGS, [row(5 + i, T0.replace(tzinfo=None), None)
+                                                              for i in range(3)], store_mod.READING_KEY)
 
 
 def test_dead_letters_are_kept_once(store: Store):
