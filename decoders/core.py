@@ -27,6 +27,11 @@ TPL_LONG_FAST = struct.Struct("<B4sHBBBBH")      # TPL_LONG up to "mode": ci id 
 FORMAT_FRAME_FAST = struct.Struct("<BH")         # FormatFrameBody up to "headers": length signature
 
 
+# layer names in Telegram.ci_chain, made once
+_ELL_NAME = tuple(f"ELL:{ci:02X}" for ci in range(256))
+_TPL_NAME = tuple(f"TPL:{ci:02X}" for ci in range(256))
+
+
 class Fail(Exception):
     __slots__ = ("reason", "detail")
 
@@ -141,10 +146,10 @@ def _ell(tg: Telegram, pos: int) -> int:
     ci = d[pos]
     size = _ELL_SIZE.get(ci)
     if size is None:  # 0x86 ELL V: see the note above _ELL_SIZE
-        tg.ci_chain.append(f"ELL:{ci:02X}")
+        tg.ci_chain.append(_ELL_NAME[ci])
         raise Fail(Reject.UNKNOWN_CI, "ELL V (CI 86, variable length) is recognised but not decoded")
     _need(tg, pos, 1 + size, f"ELL {ci:02X}")
-    tg.ci_chain.append(f"ELL:{ci:02X}")
+    tg.ci_chain.append(_ELL_NAME[ci])
     cc, acc = d[pos + 1], d[pos + 2]
     tg.ell = {"ci": ci, "cc": cc, "acc": acc}
     if tg.acc is None:
@@ -378,12 +383,12 @@ def _check_counter(tg: Telegram) -> None:
 def _tpl(tg: Telegram, pos: int) -> int:
     ci = tg.data[pos]
     kind = _TPL_KIND[ci]
-    tg.ci_chain.append(f"TPL:{ci:02X}")
+    tg.ci_chain.append(_TPL_NAME[ci])
     tg.ci = ci
     tg.tpl_offset = pos
     start = _tpl_header(tg, pos, kind)
     tg.payload_offset = start
-    if ci in (0x79, 0x7B, 0x73):
+    if ci in _COMPACT_CI:
         tg.compact = True
     mode = tg.security_mode
     if mode == 0:
@@ -408,7 +413,7 @@ def _tpl(tg: Telegram, pos: int) -> int:
 
 def _mfct(tg: Telegram, pos: int) -> int:
     ci = tg.data[pos]
-    tg.ci_chain.append(f"TPL:{ci:02X}")
+    tg.ci_chain.append(_TPL_NAME[ci])
     tg.ci = ci
     tg.tpl_offset = pos
     tg.payload_offset = pos + 1
@@ -423,7 +428,7 @@ def _format_frame(tg: Telegram, pos: int) -> int:
     into the DecoderState, so that this meter's compact frames (0x79/0x7B/0x73) with that signature decode."""
     d = tg.data
     ci = d[pos]
-    tg.ci_chain.append(f"TPL:{ci:02X}")
+    tg.ci_chain.append(_TPL_NAME[ci])
     tg.ci = ci
     tg.tpl_offset = pos
     start = _tpl_header(tg, pos, _FORMAT_KIND[ci])
@@ -498,6 +503,7 @@ def _check_header_list(h: bytes) -> None:
 
 _FORMAT_KIND = {0x69: "none", 0x6A: "short", 0x6B: "long"}
 _TPL_KIND = {0x78: "none", 0x79: "none", 0x7A: "short", 0x7B: "short", 0x72: "long", 0x73: "long"}
+_COMPACT_CI = frozenset({0x79, 0x7B, 0x73})
 
 LAYERS: dict[int, Handler] = {
     0x8C: _ell, 0x8D: _ell, 0x8E: _ell, 0x8F: _ell, 0x86: _ell,
