@@ -11,6 +11,10 @@ that lookups do not slow down as configured meters grow.
 Measured: the `decode()` function in-process (one core), `amr decode --keys K --format json FILE`
 end to end (subprocess, startup included, output to /dev/null), pymbusparser `parse()` on the same bytes
 (with the key for keyed telegrams), and decode() per driver on the corpus.
+The CLI child runs this tree's code (PYTHONPATH=<tree>; so a `git archive` copy of another commit can be
+measured with this script copied into it). With --bytecode-cache it gets a warmed bytecode cache in a temp
+dir (PYTHONPYCACHEPREFIX) as an installed program has; without, it inherits the environment (where
+PYTHONDONTWRITEBYTECODE=1 makes every start compile all of the project's modules from source).
 Best of --repeat runs; the box is shared, so also look at the load average printed first.
 """
 
@@ -134,9 +138,15 @@ def time_pymbusparser(mix, repeat: int, target: int = 20_000) -> tuple[float, in
     return best, ok // rounds
 
 
-def time_cli(mix, ks_entries: dict[str, bytes], lines: int, pad_to: int, repeat: int
-             ) -> tuple[float, float, int]:
+def time_cli(mix, ks_entries: dict[str, bytes], lines: int, pad_to: int, repeat: int,
+             pycache: str | None = None) -> tuple[float, float, int]:
     """(telegrams per wall-second, per CPU-second of the child incl. startup, lines)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = pycache
+    amr = str(Path(sys.executable).with_name("amr"))
     with tempfile.TemporaryDirectory() as d:
         keys = Path(d) / "keys.csv"
         rnd = random.Random(1)
@@ -146,12 +156,14 @@ def time_cli(mix, ks_entries: dict[str, bytes], lines: int, pad_to: int, repeat:
         src = Path(d) / "telegrams.txt"
         hexes = [t.hex() for t, _, _ in mix]
         src.write_text("\n".join(hexes[i % len(hexes)] for i in range(lines)) + "\n")
+        cmd = [amr, "decode", "--keys", str(keys), "--format", "json", str(src)]
+        if pycache is not None:  # fill the cache first
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True, env=env)
         best = best_cpu = 0.0
         for _ in range(repeat):
             ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
-            res = subprocess.run([str(ROOT / ".venv" / "bin" / "amr"), "decode", "--keys", str(keys), "--format",
-                                  "json", str(src)], stdout=subprocess.PIPE, check=True)
+            res = subprocess.run(cmd, stdout=subprocess.PIPE, check=True, env=env)
             dt = time.perf_counter() - t0
             ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
@@ -197,10 +209,16 @@ def main() -> None:
     ap.add_argument("--cli-lines", type=int, default=30_000)
     ap.add_argument("--meters", type=int, default=10_000)
     ap.add_argument("--no-drivers", action="store_true", help="skip the per-driver table")
+    ap.add_argument("--bytecode-cache", action="store_true",
+                    help="give the CLI child a warmed bytecode cache (as installed) instead of the inherited env")
+    ap.add_argument("--cli-only", action="store_true", help="only the CLI figures (and decode() for reference)")
     args = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; python {sys.version.split()[0]}; "
           f"calibration {calibration():.0f} ns per int.from_bytes (lower = a freer core; compare runs by it)")
     print("rates are telegrams per CPU-second of one process (= per core) unless marked wall")
+    pycache = tempfile.mkdtemp(prefix="amr-pycache-") if args.bytecode_cache else None
+    print(f"CLI child: code from {ROOT}; bytecode cache: "
+          f"{'warmed, ' + pycache if pycache else 'as inherited (PYTHONDONTWRITEBYTECODE=' + os.environ.get('PYTHONDONTWRITEBYTECODE', '') + ')'}")
 
     cmix, ckeys = corpus_mix()
     rmix, rkeys = route_mix(args.meters)
@@ -211,9 +229,9 @@ def main() -> None:
         big = store(needed, pad_to=args.meters if len(needed) < args.meters else 10 * args.meters)
         r_small, ok, n = time_decode(mix, small, args.repeat)
         r_big, ok_big, _ = time_decode(mix, big, args.repeat)
-        r_pmb, ok_pmb = time_pymbusparser(mix, args.repeat)
+        r_pmb, ok_pmb = time_pymbusparser(mix, args.repeat) if not args.cli_only else (0.0, 0)
         cli_keys = max(args.meters, len(needed))
-        r_cli, r_cli_cpu, lines = time_cli(mix, needed, args.cli_lines, cli_keys, args.repeat)
+        r_cli, r_cli_cpu, lines = time_cli(mix, needed, args.cli_lines, cli_keys, args.repeat, pycache)
         results[label] = (r_small, r_big, r_pmb, r_cli)
         print(f"\n[{label} mix] {n} telegrams ({sum(1 for *_, k in mix if k)} keyed); decoded ok: {ok}/{n}; "
               f"pymbusparser parsed: {ok_pmb}/{n}")
@@ -222,7 +240,7 @@ def main() -> None:
         print(f"  amr decode --keys K({cli_keys}) --format json FILE ({lines} lines, end to end, startup "
               f"included): {r_cli_cpu:>9,.0f} telegrams/s  (wall {r_cli:,.0f}/s)")
         print(f"  pymbusparser.parse (same telegrams)  : {r_pmb:>9,.0f} telegrams/s")
-    if not args.no_drivers:
+    if not args.no_drivers and not args.cli_only:
         rows = per_driver(max(1, args.repeat - 1))
         rows.sort(key=lambda r: r[1])
         print("\nper driver (corpus cases, decode() incl. prior telegrams), slowest first:")
