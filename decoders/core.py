@@ -279,6 +279,12 @@ def _candidate_keys(tg: Telegram) -> tuple[bytes, ...]:
             raise Fail(Reject.WRONG_KEY, f"the configured key has {len(k)} bytes; this telegram needs AES-128")
         return (k,)
     drv = tg.driver
+    if drv is None and tg.tpl_identity is not None:
+        # the meter behind a radio converter is named by the long TPL header: its driver (and so its
+        # published default keys) is known before decrypting, as it is after
+        import decoders.drivers as registry  # lazily: the registry imports this module's users
+
+        drv = tg.driver = registry.by_identity(tg.tpl_identity)
     return tuple(k for k in drv.default_keys if len(k) == 16) if drv is not None else ()
 
 

@@ -103,3 +103,17 @@ def test_generic_prints_identifiers_as_written() -> None:
     assert out["meter"] == "unknown"
     assert out["fabrication_no"] == "00223344"
     assert out["total_m3"] == 0.01
+
+
+def test_driver_of_the_meter_behind_a_converter_gives_its_default_keys() -> None:
+    """A radio converter (HYD, device type 0E) relays a Diehl meter whose long TPL header names it
+    (DME 70 07, hydrus): without a driver name, that driver's published key decrypts the mode-5 payload."""
+    from decoders.output import to_wmbusmeters
+
+    frame = bytes.fromhex(
+        "6644242328001081640E7266567464A51170071F0050052C411A08674048DD6BA82A0DF79FFD401309179A893A1BE3CE8EDC"
+        "50C2A45CD7AFEC3B4CE765820BE8056C124A17416C3722985FFFF7FCEB7094901AB3A16294B511B9A740C9F9911352B42A7"
+        "2FB3B0C")
+    out = to_wmbusmeters(decode(frame))
+    assert out["meter"] == "hydrus"
+    assert out["total_m3"] == 137.291 and out["at_date"] == "2020-12-31"
