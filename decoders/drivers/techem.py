@@ -135,7 +135,9 @@ class Compact5(_TechemMfct):
     name = "compact5"
     meter_type = "HeatMeter"
     media = "heat"
-    detect = frozenset({("TCH", 0x39, 0x43), ("TCH", 0x45, 0x43), ("TCH", 0x22, 0x43)})
+    # device type 0x43 (heat, Techem coding); the reference also claims version 0x45 with types 0x04 and 0xC3
+    detect = frozenset({("TCH", 0x39, 0x43), ("TCH", 0x45, 0x43), ("TCH", 0x22, 0x43), ("TCH", 0x45, 0x04),
+                        ("TCH", 0x45, 0xC3)})
     min_len = 10
 
     def records(self, p: bytes) -> bytes:
