@@ -1,5 +1,5 @@
 """Heat cost allocators, heat meters and water meters of smaller makers with standard records:
-Aventies (AAA), Ecomess/Picoflux (ECM), Inema/Ram Eurisii (INE/RAM), Kaden (VIP)."""
+Aventies (AAA), Ecomess/Picoflux (ECM), Inema/Ram Eurisii (INE/RAM), Engelmann HCA e2 (EFE), Kaden (VIP)."""
 
 from __future__ import annotations
 
@@ -67,6 +67,26 @@ class EurisII(SpecDriver):
         F("consumption_at_set_date_{storage}", "hca", "hca", storage=range(1, 18)),
         F("status", "error_flags", kind="lookup", status=True, lookup=EURIS_FLAGS),
         F("error_flags", "error_flags", kind="lookup", lookup=EURIS_FLAGS),
+    )
+
+
+HCAE2_FLAGS = Lookup(((0x0001, "MEASUREMENT"), (0x0002, "SABOTAGE"), (0x0004, "BATTERY"), (0x0008, "CS"),
+                      (0x0010, "HF"), (0x0020, "RESET")), mask=0xFFFF, unknown="ERROR_FLAGS")
+
+
+@register
+class Hcae2(SpecDriver):
+    """Engelmann HCA e2: the Euris II record layout, error flags joined with the TPL status."""
+
+    name = "hcae2"
+    meter_type = "HeatCostAllocationMeter"
+    detect = frozenset({("EFE", 0x31, 0x08)})
+    status = "tpl"
+    spec = (
+        F("status", "error_flags", kind="lookup", status=True, lookup=HCAE2_FLAGS),
+        *lib("current_consumption_hca"),
+        F("consumption_at_set_date_{storage}", "hca", "hca", storage=range(1, 18)),
+        F("consumption_at_set_date", "hca", "hca", storage=1),
     )
 
 

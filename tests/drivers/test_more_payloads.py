@@ -117,3 +117,19 @@ def test_driver_of_the_meter_behind_a_converter_gives_its_default_keys() -> None
     out = to_wmbusmeters(decode(frame))
     assert out["meter"] == "hydrus"
     assert out["total_m3"] == 137.291 and out["at_date"] == "2020-12-31"
+
+
+def test_hcae2_reads_the_euris_layout() -> None:
+    """The reference tests hcae2 on the Euris II frames of the corpus: same values, no error_flags field."""
+    from decoders.output import to_wmbusmeters
+
+    frame = bytes.fromhex(
+        "7644C5250188018855087201880188C5255508010000002F2F0B6E332211426E110182016E1102C2016E110382026E1104C2"
+        "026E110582036E1106C2036E110782046E1108C2046E110982056E1110C2056E111182066E1112C2066E111382076E1114C207"
+        "6E111582086E1116C2086E111702FD172100")
+    out = to_wmbusmeters(decode(frame, driver="hcae2"))
+    assert out["meter"] == "hcae2" and "error_flags" not in out
+    assert out["status"] == "MEASUREMENT RESET"
+    assert out["current_consumption_hca"] == 112233
+    assert out["consumption_at_set_date_hca"] == out["consumption_at_set_date_1_hca"] == 273
+    assert out["consumption_at_set_date_17_hca"] == 5905
