@@ -133,3 +133,14 @@ def test_hcae2_reads_the_euris_layout() -> None:
     assert out["current_consumption_hca"] == 112233
     assert out["consumption_at_set_date_hca"] == out["consumption_at_set_date_1_hca"] == 273
     assert out["consumption_at_set_date_17_hca"] == 5905
+
+
+def test_dmehca_fields() -> None:
+    """DME 80 08 allocator (a frame built for the test: 0B6E current units, 4B6E previous period)."""
+    from decoders.output import to_wmbusmeters
+
+    frame = bytes.fromhex("1C44A511785634128008" "7A2A000000" "0B6E250100" "4B6E990000" "02FD170000")
+    frame = bytes([len(frame) - 1]) + frame[1:]
+    out = to_wmbusmeters(decode(frame))
+    assert out["meter"] == "dmehca"
+    assert out["current_hca_hca"] == 125 and out["previous_hca_hca"] == 99 and out["status"] == "OK"
