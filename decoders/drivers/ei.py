@@ -38,7 +38,6 @@ class Ei6500(SpecDriver):
     meter_type = "SmokeDetector"
     detect = frozenset({("EIE", 0x0C, 0x1A)})
     status = "tpl"
-    alarm_lookups = (("status", Lookup(_HEAD_BITS)),)
     spec = (
         error_flags(mask=0xFFFF),
         F("last_alarm_date", "date", kind="date", tariff=1, subunit=1),

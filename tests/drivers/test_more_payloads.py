@@ -144,3 +144,15 @@ def test_dmehca_fields() -> None:
     out = to_wmbusmeters(decode(frame))
     assert out["meter"] == "dmehca"
     assert out["current_hca_hca"] == 125 and out["previous_hca_hca"] == 99 and out["status"] == "OK"
+
+
+def test_ei6500_head_faults_become_alarms() -> None:
+    from decoders.model import Alarm
+
+    frame = bytes.fromhex(
+        "58442515747209010C1A7A940000000BFD0F070101046D0007D82502FD17000082206CD825426CD0238440FF2C420F1100825"
+        "0FD61010082506CD8258260FD6101008360FD3101000082606CD8258270FD61020082706CD825")
+    res = decode(frame)
+    assert res.driver == "ei6500"
+    assert res.alarms == frozenset({Alarm.TAMPER})
+    assert res.fields["status"] == "TAMPER_WHILE_REMOVED"
