@@ -4,7 +4,7 @@ and their own error-flag bits."""
 from __future__ import annotations
 
 from decoders.drivers import register
-from decoders.drivers._lib import F, SpecDriver, error_flags
+from decoders.drivers._lib import F, Lookup, SpecDriver, error_flags
 from decoders.model import Alarm
 from decoders.records import format_signature
 
@@ -23,6 +23,7 @@ class EngelmannFaw(SpecDriver):
     meter_type = "WaterMeter"
     detect = frozenset({("EFE", 0x00, 0x06), ("EFE", 0x00, 0x07), ("EFE", 0x00, 0x16)})
     status = "tpl"
+    alarm_lookups = (("status", Lookup(_FAW_FLAGS, 0xFF)),)
     # Compact frames (CI 73) of these modules use this record layout: billing date and value, error
     # flags, 15 monthly values, then the meter's clock and current volume.
     compact_formats = {format_signature(h): h for h in (bytes.fromhex(

@@ -156,3 +156,16 @@ def test_ei6500_head_faults_become_alarms() -> None:
     assert res.driver == "ei6500"
     assert res.alarms == frozenset({Alarm.TAMPER})
     assert res.fields["status"] == "TAMPER_WHILE_REMOVED"
+
+
+def test_engelmann_faw_flags_become_alarms() -> None:
+    from decoders.model import Alarm
+
+    hexframe = ("8f44c5145502004301077260402520c51400076b0000002f2f426cbf2c441322e9000001fd1720840113"
+                "3c340100c40113ae2d010084021303290100c402137e21010084031313180100c403138a0e010084041337060100"
+                "c40413b2fc00008405139af30000c4051322e90000840613c1df0000c40613cdd5000084071365ce0000c407136d"
+                "c500008408138dbf0000")  # the reference's frame with the error flags set to 0x20 (leakage)
+    res = decode(bytes.fromhex(hexframe))
+    assert res.driver == "engelmann_faw"
+    assert res.fields["status"] == "LEAKAGE"
+    assert res.alarms == frozenset({Alarm.LEAK})
