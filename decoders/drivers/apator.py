@@ -297,3 +297,15 @@ class ApatorEitn40(SpecDriver):
         w = eitn40_words(tg.ci, tg.payload) if tg.ci in MFCT_CI else None
         if w is not None:
             out.update((k, num(v) if isinstance(v, float) else v) for k, v in eitn40_fields(w).items())
+
+    def alarms(self, tg: Telegram) -> tuple[frozenset[Alarm], dict[str, int]]:
+        found, bits = super().alarms(tg)
+        w = eitn40_words(tg.ci, tg.payload) if tg.ci in MFCT_CI else None
+        if w is None or not w[26]:
+            return found, bits
+        seal = w[26]
+        more = {Alarm.TAMPER_OPENING} if seal == 0xFFFF else {
+            a for bit, a in ((0x0F, Alarm.HARDWARE_ERROR), (0x10, Alarm.LOW_BATTERY), (0x20, Alarm.HARDWARE_ERROR),
+                             (0x40, Alarm.TAMPER)) if seal & bit}
+        bits["seal_status"] = seal
+        return frozenset(found | more), bits

@@ -14,6 +14,7 @@ from typing import Any
 
 from decoders.drivers import register
 from decoders.drivers._lib import F, SpecDriver, date_text, months_back
+from decoders.model import Alarm
 from decoders.telegram import Telegram
 
 _SIZE = {0x1: 1, 0x2: 2, 0x3: 3, 0x4: 4, 0x6: 6, 0x7: 8, 0x9: 1, 0xA: 2, 0xB: 3, 0xC: 4, 0xE: 6}
@@ -57,6 +58,12 @@ class Caltose(SpecDriver):
         F("base", "date", "date", kind="date", storage=8),
         F("base", "hca", "hca", storage=8),
     )
+
+    def alarms(self, tg: Telegram) -> tuple[frozenset[Alarm], dict[str, int]]:
+        found, bits = super().alarms(tg)
+        if tg.sts and tg.sts & 0x20:  # the allocator was taken off the radiator
+            found = frozenset(found | {Alarm.TAMPER_REMOVAL})
+        return found, bits
 
     def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
         prof = next((r for r in tg.readings if r.quantity == "hca" and INVERSE_COMPACT_PROFILE in r.vifes), None)

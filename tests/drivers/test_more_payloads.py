@@ -169,3 +169,13 @@ def test_engelmann_faw_flags_become_alarms() -> None:
     assert res.driver == "engelmann_faw"
     assert res.fields["status"] == "LEAKAGE"
     assert res.alarms == frozenset({Alarm.LEAK})
+
+
+def test_eitn40_status_alarms() -> None:
+    from decoders.model import Alarm
+
+    good = "40440106139901000908A00000A10081016B013F00A2004E00000000000000000000000000000018001E0007007800100002002F01C700000000002D3006000000"
+    broken = good[:-4] + "FFFF"  # seal word all ones
+    assert decode(bytes.fromhex(good)).alarms == frozenset()
+    res = decode(bytes.fromhex(broken))
+    assert res.fields["status"] == "SEAL_BROKEN" and res.alarms == frozenset({Alarm.TAMPER_OPENING})
