@@ -7,6 +7,8 @@ generated header lists checked against the full-frame decode of the same records
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from decoders import DecoderState, KeyStore, Reject, decode
@@ -171,3 +173,47 @@ def test_every_single_byte_mutation_is_typed():
                 assert all(crc16_en13757(h) == s for s, h in state.formats.items())
             else:
                 assert "internal error" not in r.detail, (i, v, r)
+
+
+def test_encrypted_format_frame_mode7_with_mac():
+    """Mode 7 (AFL counter and CMAC over the TPL): the format frame is built as a short-header telegram,
+    its CI set to 0x6A and the AFL MAC recomputed over the changed TPL (as a meter would send it)."""
+    from decoders import security as sec
+    from decoders.build import id_bytes
+
+    t = bytearray(build_telegram(ci=0x7A, records=G5_FORMAT, meter_id=MID, mode=7, key=KEY, counter=77))
+    afl, tpl = _CI_OFFSET, _CI_OFFSET + 17  # 90 0F FCL(2) MCL MCR(4) MAC(8)
+    assert t[afl] == 0x90 and t[tpl] == 0x7A
+    t[tpl] = 0x6A
+    mcl, mcr = t[afl + 4], bytes(t[afl + 5:afl + 9])
+    _, kmac = sec.mode7_keys(KEY, mcr, id_bytes(MID))
+    t[afl + 9:afl + 17] = sec.cmac(kmac, bytes((mcl,)) + mcr + bytes(t[tpl:]))[:8]
+    state = DecoderState()
+    keys = KeyStore.single(KEY.hex())
+    f = decode(bytes(t), state=state, keys=keys)
+    assert f.ok and f.security == "mode7" and f.mac_verified is True and f.ci_chain == ("AFL:90", "TPL:6A")
+    r = decode(telegram(0x7B, G5_COMPACT), state=state)
+    assert r.ok and values(r.readings) == approx(G5_EXPECTED)
+    t[-1] ^= 0x01  # tampered: the MAC no longer verifies and nothing is learned
+    state = DecoderState()
+    assert decode(bytes(t), state=state, keys=keys).reason is Reject.MAC_MISMATCH
+    assert state.formats == {}
+
+
+def test_cli_learns_across_lines(tmp_path):
+    """`amr decode` keeps one DecoderState per run: a format frame line teaches the compact lines after it."""
+    import io
+
+    from decoders.cli import run
+
+    lines = [telegram(0x79, G5_COMPACT), telegram(0x69, G5_FORMAT), telegram(0x79, G5_COMPACT)]
+    f = tmp_path / "t.txt"
+    f.write_text("\n".join(t.hex() for t in lines) + "\n")
+    out = io.StringIO()
+    counts = run((str(f),), "json", None, None, out)
+    rows = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert counts == {"lines": 3, "decoded": 2, "rejected": 1}
+    assert rows[0]["reason"] == "COMPACT_FORMAT_UNKNOWN"
+    assert rows[1]["records"] == [] and rows[1]["layers"] == ["TPL:69"]
+    assert [(x["quantity"], round(x["value"], 6)) for x in rows[2]["records"]] == [
+        ("energy", 0.1234), ("volume", 567.8), ("power", 0.9012)]
