@@ -45,10 +45,17 @@ SELECT_CHUNK = 500
 Row = Mapping[str, Any]
 
 
-def insert_ignore(conn: Connection, table: Table, rows: Sequence[Row], key: Sequence[str]) -> int:
+def insert_ignore(conn: Connection, table: Table, rows: Sequence[Row] | Sequence[tuple], key: Sequence[str], *,
+                  columns: Sequence[str] | None = None) -> int:
+    """`columns`: the rows are tuples in that column order (the importer's bulk path, no dict per row)."""
     if not rows:
         return 0
     name = conn.dialect.name
+    if columns is not None:
+        if name == "postgresql" and len(rows) >= COPY_THRESHOLD:
+            return _copy_merge(conn, table, rows, key, list(columns))
+        cols = tuple(columns)
+        rows = [dict(zip(cols, r, strict=True)) for r in rows]
     index = list(key)
     if name == "sqlite":
         # sqlite3 sums executemany rowcounts exactly, so no RETURNING is needed to count what was new.
@@ -111,10 +118,10 @@ def _python_defaults(table: Table, present: Sequence[str]) -> dict[str, Any]:
 _STAGE_TYPES: dict[tuple[str, str], dict[str, int]] = {}
 
 
-def _copy_to_stage(conn: Connection, cursor: Any, table: Table, rows: Sequence[Row], cols: list[str],
-                   tail: dict[str, Any]) -> tuple[str, str]:
-    """Binary-COPY rows into a session-local staging table shaped like `table`'s columns; returns its name
-    and the quoted column list."""
+def _copy_to_stage(conn: Connection, cursor: Any, table: Table, rows: Sequence[Row] | Sequence[tuple],
+                   cols: list[str], tail: dict[str, Any], *, tuples: bool = False) -> tuple[str, str]:
+    """Binary-COPY rows (dicts, or tuples in `cols` order) into a session-local staging table shaped like
+    `table`'s columns; returns its name and the quoted column list."""
     all_cols = cols + list(tail)
     # One staging table per column set: callers may offer different subsets of a table's columns.
     stage = f"_stage_{table.name}_{zlib.crc32(','.join(all_cols).encode()):08x}"
@@ -133,7 +140,7 @@ def _copy_to_stage(conn: Connection, cursor: Any, table: Table, rows: Sequence[R
         cursor.execute("SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0",
                        (f'"{stage}"',))
         oids = _STAGE_TYPES[cache_key] = dict(cursor.fetchall())
-    write = _row_writer(table, cols, conn.dialect)
+    write = _row_writer(table, cols, conn.dialect, tuples=tuples)
     tail_values = list(tail.values())
     with cursor.copy(f'COPY "{stage}" ({col_sql}) FROM STDIN (FORMAT BINARY)') as copy:
         copy.set_types([oids[c] for c in all_cols])
@@ -143,11 +150,16 @@ def _copy_to_stage(conn: Connection, cursor: Any, table: Table, rows: Sequence[R
     return stage, col_sql
 
 
-def _row_writer(table: Table, cols: list[str], dialect: Any) -> Callable[[Row, list[Any]], list[Any]]:
+def _row_writer(table: Table, cols: list[str], dialect: Any, *, tuples: bool = False
+                ) -> Callable[[Any, list[Any]], list[Any]]:
     """row dict -> COPY values in `cols` order (+ tail), with the columns' TypeDecorator conversions. This runs
     once per row of every bulk write (five rows per frame at ingest), so the common cases skip the generic
     call: an aware UTC datetime is already what UTCDateTime would bind on PostgreSQL, and Micro is to_micro."""
-    get = itemgetter(*cols) if len(cols) > 1 else (lambda r, _c=cols[0]: (r[_c],))
+    if tuples:
+        def get(r: tuple) -> tuple:
+            return r
+    else:
+        get = itemgetter(*cols) if len(cols) > 1 else (lambda r, _c=cols[0]: (r[_c],))
     utc: list[tuple[int, Any]] = []
     micro: list[int] = []
     other: list[tuple[int, Any]] = []
@@ -181,11 +193,13 @@ def _row_writer(table: Table, cols: list[str], dialect: Any) -> Callable[[Row, l
     return write
 
 
-def _copy_merge(conn: Connection, table: Table, rows: Sequence[Row], key: Sequence[str]) -> int:
-    cols = list(rows[0])
+def _copy_merge(conn: Connection, table: Table, rows: Sequence[Row] | Sequence[tuple], key: Sequence[str],
+                columns: list[str] | None = None) -> int:
+    cols = list(rows[0]) if columns is None else columns
     cursor = conn.connection.driver_connection.cursor()
     try:
-        stage, col_sql = _copy_to_stage(conn, cursor, table, rows, cols, _python_defaults(table, cols))
+        stage, col_sql = _copy_to_stage(conn, cursor, table, rows, cols, _python_defaults(table, cols),
+                                        tuples=columns is not None)
         key_sql = ", ".join(f'"{k}"' for k in key)
         # Key order = lock order: concurrent importers inserting overlapping rows wait, never deadlock.
         cursor.execute(

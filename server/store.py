@@ -547,17 +547,17 @@ class Store:
             row["meter_id"] = meter_ids.get(ident) if ident else None
             rows.append(row)
         tel_new = repository.insert_ignore(conn, T_TELEGRAMS, rows, ("sha256",))
-        readings: list[dict[str, Any]] = []
+        readings: list[tuple] = []
         alarms: list[dict[str, Any]] = []
         done: set[bytes] = set()
         for it, ident, sha in zip(items, idents, shas, strict=True):
             if isinstance(it.result, Decoded) and ident is not None and sha not in done:
                 done.add(sha)  # the same frame twice in a batch yields the same rows: derive them once
                 mid = meter_ids[ident]
-                readings.extend(derive.reading_rows(it.result, it.frame.received_at, mid, sha, version))
+                readings.extend(derive.reading_tuples(it.result, it.frame.received_at, mid, sha, version))
                 if it.result.alarms:
                     alarms.extend(derive.alarm_rows(it.result, it.frame.received_at, mid, sha))
-        rd_new = repository.insert_ignore(conn, T_READINGS, readings, READING_KEY)
+        rd_new = repository.insert_ignore(conn, T_READINGS, readings, READING_KEY, columns=derive.READING_COLUMNS)
         al_new = repository.insert_ignore(conn, T_ALARMS, alarms, ("telegram_sha256", "alarm"))
         return IngestResult(False, len(items), tel_new, rd_new, al_new, decoded_here), resolved
 

@@ -174,10 +174,10 @@ def test_a_failing_batch_leaves_no_trace(store: Store, plain, monkeypatch):
     before = snapshot(store)
     real = repository.insert_ignore
 
-    def fail_on_readings(conn, table, rows, key):
+    def fail_on_readings(conn, table, rows, key, **kw):
         if table.name == "readings":
             raise RuntimeError("disk full")
-        return real(conn, table, rows, key)
+        return real(conn, table, rows, key, **kw)
 
     monkeypatch.setattr(repository, "insert_ignore", fail_on_readings)
     with pytest.raises(RuntimeError):
