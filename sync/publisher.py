@@ -217,7 +217,10 @@ class Publisher:
             else:
                 self._stop.wait(min(0.2, self._next_attempt - now))
             return
-        busy = self._state is State.ONLINE and self._can_send()
+        # Only a turn that can lease something may skip waiting on the socket: with the window open but the
+        # outbox found empty (idle poll pending), a zero timeout spun a whole core until the next poll -- on
+        # an idle van, and during the last acks of every drain.
+        busy = self._state is State.ONLINE and self._can_send() and now >= self._idle_until
         rc = self._client.loop(timeout=0.0 if busy else 0.05)
         self._drain_events()
         if rc != mqtt.MQTT_ERR_SUCCESS and self._state is not State.OFFLINE:

@@ -37,6 +37,40 @@ def test_backoff_is_bounded_exponential_with_jitter():
         Backoff(0, 1)
 
 
+def test_an_idle_publisher_waits_on_the_socket(broker, tmp_path):
+    """Online with nothing to send, the publisher blocks in the network loop between idle polls. It used to
+    call loop(timeout=0) back to back: 99 % of a core on an empty outbox (and during every drain's last acks)."""
+    ob = Outbox(tmp_path / "o.db", van_id="van01")
+    pub = Publisher(ob, settings_for(broker, "van01"), PublisherConfig("van01", idle_poll_s=0.5))
+    non_blocking: list[float] = []
+    real_new_client = pub._new_client
+
+    def counting_client():
+        c = real_new_client()
+        real_loop = c.loop
+
+        def loop(timeout: float = 1.0, *a, **kw):
+            if timeout == 0:
+                non_blocking.append(timeout)
+            return real_loop(timeout, *a, **kw)
+
+        c.loop = loop
+        return c
+
+    pub._new_client = counting_client
+    pub.start()
+    try:
+        wait_until(lambda: pub.status()["state"] == "online", 10, "publisher online")
+        time.sleep(0.2)
+        before = len(non_blocking)
+        time.sleep(1.0)
+        turns = len(non_blocking) - before
+    finally:
+        pub.stop()
+        ob.close()
+    assert turns <= 4  # about one per idle poll (0.5 s); the spinning loop made thousands
+
+
 def test_puback_alone_never_deletes_a_row(broker, tmp_path):
     """A subscriber that takes the messages (the broker PUBACKs the van) but never acks end to end."""
     fill_outbox(tmp_path / "o.db", "van01", make_frames(1000))
