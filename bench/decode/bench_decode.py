@@ -21,10 +21,12 @@ Best of --repeat runs; the box is shared, so also look at the load average print
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -217,6 +219,8 @@ def main() -> None:
           f"calibration {calibration():.0f} ns per int.from_bytes (lower = a freer core; compare runs by it)")
     print("rates are telegrams per CPU-second of one process (= per core) unless marked wall")
     pycache = tempfile.mkdtemp(prefix="amr-pycache-") if args.bytecode_cache else None
+    if pycache is not None:
+        atexit.register(shutil.rmtree, pycache, True)
     print(f"CLI child: code from {ROOT}; bytecode cache: "
           f"{'warmed, ' + pycache if pycache else 'as inherited (PYTHONDONTWRITEBYTECODE=' + os.environ.get('PYTHONDONTWRITEBYTECODE', '') + ')'}")
 
