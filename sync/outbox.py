@@ -14,8 +14,7 @@ Durability model (engineering.md §4.1):
   (raise `OutboxFull`, count it, alarm) instead of dropping the oldest, which would silently lose
   readings that nobody has received yet.
 
-Rows move: pending (batch_id NULL) --lease--> in flight (batch_id set) --ack--> deleted,
-or --release--> pending again (Telegraf's buffer API: Add = append, Batch = lease, Accept = ack,
+Rows move: pending --lease--> in flight --ack--> deleted, or --release--> pending again (Telegraf's buffer API: Add = append, Batch = lease, Accept = ack,
 Reject = release; the same contract suite runs over every configuration, tests/collector/test_outbox.py). Leases left by a crashed process are released on open (by default) so
 the publisher simply leases them again under a new batch id; the server is idempotent on natural keys.
 """
@@ -75,6 +74,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outbox_batch ON outbox(batch_id) WHERE batch_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS leases (
+    batch_id TEXT    NOT NULL,
+    seq_from INTEGER NOT NULL,
+    seq_to   INTEGER NOT NULL,
+    PRIMARY KEY (batch_id, seq_from)
+);
 """
 
 
@@ -511,27 +516,63 @@ class Outbox:
 
     # -- the sync side (Telegraf's Batch/Accept/Reject) --
 
+    # A lease is a row in `leases` per run of consecutive pending rows it took (batch id, first seq, last
+    # seq), not a mark on every row: an UPDATE rewrites each ~1.3 kB row (and its overflow pages) into the
+    # WAL, which was half of the publisher's CPU per frame. `attempts` counts leases that ended without an
+    # ack: it is bumped on release (rare), and a row in a live lease reads as one more. The outbox.batch_id
+    # column and its index stay for files written by older versions (cleared by release_all).
+
     @staticmethod
-    def _claim(db: sqlite3.Connection, max_items: int) -> str | None:
-        """Mark up to max_items pending rows, oldest first, with a new batch id (inside the caller's tx)."""
-        seqs = [r[0] for r in db.execute(
-            "SELECT seq FROM outbox WHERE batch_id IS NULL ORDER BY seq LIMIT ?", (max_items,))]
-        if not seqs:
+    def _claim(db: sqlite3.Connection, max_items: int) -> tuple[str, list[tuple[int, int]]] | None:
+        """Lease up to max_items pending rows, oldest first, under a new batch id (inside the caller's tx);
+        returns the batch id and its runs (first seq, last seq)."""
+        taken: list[tuple[int, int]] = []
+        want = max_items
+        after = 0
+        held = db.execute("SELECT seq_from, seq_to FROM leases ORDER BY seq_from").fetchall()
+        for lo, hi in [*held, (None, None)]:
+            if lo is None:
+                seqs = db.execute("SELECT seq FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after, want))
+            elif lo > after + 1:
+                seqs = db.execute("SELECT seq FROM outbox WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?",
+                                  (after, lo, want))
+            else:
+                seqs = ()
+            got = [r[0] for r in seqs]
+            if got:
+                taken.append((got[0], got[-1]))  # every row between them is pending: this gap holds no lease
+                want -= len(got)
+                if want <= 0:
+                    break
+            if hi is not None:
+                after = max(after, hi)
+        if not taken:
             return None
         batch_id = uuid.uuid4().hex
-        db.execute("UPDATE outbox SET batch_id=?, attempts=attempts+1 "
-                   "WHERE batch_id IS NULL AND seq BETWEEN ? AND ?", (batch_id, seqs[0], seqs[-1]))
-        return batch_id
+        db.executemany("INSERT INTO leases VALUES (?, ?, ?)", [(batch_id, lo, hi) for lo, hi in taken])
+        return batch_id, taken
+
+    @staticmethod
+    def _runs(db: sqlite3.Connection, batch_id: str) -> list[tuple[int, int]]:
+        return db.execute("SELECT seq_from, seq_to FROM leases WHERE batch_id=? ORDER BY seq_from",
+                          (batch_id,)).fetchall()
+
+    @staticmethod
+    def _in_runs(runs: list[tuple[int, int]]) -> tuple[str, list[int]]:
+        """SQL condition and parameters: seq inside one of the runs."""
+        return " OR ".join(["seq BETWEEN ? AND ?"] * len(runs)), [x for run in runs for x in run]
 
     def lease(self, max_items: int) -> Batch | None:
         """Take up to max_items pending rows, oldest first, as one batch; None when nothing is pending."""
         if max_items <= 0:
             raise ValueError("max_items must be positive")
         with self._tx() as db:
-            batch_id = self._claim(db, max_items)
-            if batch_id is None:
+            claimed = self._claim(db, max_items)
+            if claimed is None:
                 return None
-            rows = db.execute(_SELECT_ROWS + " WHERE batch_id=? ORDER BY seq", (batch_id,)).fetchall()
+            batch_id, runs = claimed
+            where, args = self._in_runs(runs)
+            rows = db.execute(_SELECT_ROWS + f" WHERE {where} ORDER BY seq", args).fetchall()
         return Batch(batch_id, [_to_row(r) for r in rows])
 
     def lease_raw(self, max_items: int) -> tuple[str, list[tuple]] | None:
@@ -541,33 +582,46 @@ class Outbox:
         if max_items <= 0:
             raise ValueError("max_items must be positive")
         with self._tx() as db:
-            batch_id = self._claim(db, max_items)
-            if batch_id is None:
+            claimed = self._claim(db, max_items)
+            if claimed is None:
                 return None
+            batch_id, runs = claimed
+            where, args = self._in_runs(runs)
             rows = db.execute("SELECT seq, times_heard, best_rssi, last_heard_at, frame, outcome FROM outbox "
-                              "WHERE batch_id=? ORDER BY seq", (batch_id,)).fetchall()
+                              f"WHERE {where} ORDER BY seq", args).fetchall()
         return batch_id, rows
 
     def in_flight(self) -> list[Batch]:
         """Batches leased and not yet acked or released (e.g. after opening with release_stale=False)."""
         with self._lock:
-            rows = self._db.execute(_SELECT_ROWS.replace(" FROM outbox", ", batch_id FROM outbox")
-                                    + " WHERE batch_id IS NOT NULL ORDER BY seq").fetchall()
-        batches: dict[str, Batch] = {}
-        for r in rows:
-            batches.setdefault(r[-1], Batch(r[-1])).rows.append(_to_row(r[:-1]))
-        return list(batches.values())
+            db = self._db
+            runs: dict[str, list[tuple[int, int]]] = {}
+            for bid, lo, hi in db.execute("SELECT batch_id, seq_from, seq_to FROM leases ORDER BY seq_from"):
+                runs.setdefault(bid, []).append((lo, hi))
+            batches = []
+            for bid, rs in runs.items():
+                where, args = self._in_runs(rs)
+                rows = db.execute(_SELECT_ROWS + f" WHERE {where} ORDER BY seq", args).fetchall()
+                if rows:
+                    batches.append(Batch(bid, [_to_row(r) for r in rows]))
+        return batches
 
     def ack(self, batch_id: str) -> int:
         """The server committed the batch: delete its rows. Raises UnknownBatch if it holds none."""
         with self._tx() as db:
-            hi = db.execute("SELECT max(seq), count(*) FROM outbox WHERE batch_id=?", (batch_id,)).fetchone()
-            if not hi[1]:
-                raise UnknownBatch(batch_id)
-            db.execute("DELETE FROM outbox WHERE batch_id=?", (batch_id,))
-            self._note_ack(db, hi[0], hi[1])
-        self._counters["acked"] += hi[1]
-        return hi[1]
+            runs = self._runs(db, batch_id)
+            n = top = 0
+            if runs:
+                where, args = self._in_runs(runs)
+                top, n = db.execute(f"SELECT max(seq), count(*) FROM outbox WHERE {where}", args).fetchone()
+                db.execute("DELETE FROM leases WHERE batch_id=?", (batch_id,))
+                if n:
+                    db.execute(f"DELETE FROM outbox WHERE {where}", args)
+                    self._note_ack(db, top, n)
+        if not n:
+            raise UnknownBatch(batch_id)
+        self._counters["acked"] += n
+        return n
 
     def ack_seqs(self, seqs: Sequence[int]) -> int:
         """Delete specific rows the server confirmed (for acks that name seqs instead of a batch)."""
@@ -594,7 +648,12 @@ class Outbox:
     def release(self, batch_id: str) -> int:
         """Sending failed: the batch's rows become pending again (to be leased anew)."""
         with self._tx() as db:
-            n = db.execute("UPDATE outbox SET batch_id=NULL WHERE batch_id=?", (batch_id,)).rowcount
+            runs = self._runs(db, batch_id)
+            n = 0
+            if runs:
+                where, args = self._in_runs(runs)
+                n = db.execute(f"UPDATE outbox SET attempts=attempts+1 WHERE {where}", args).rowcount
+                db.execute("DELETE FROM leases WHERE batch_id=?", (batch_id,))
         if not n:
             raise UnknownBatch(batch_id)
         self._counters["released"] += n
@@ -602,7 +661,11 @@ class Outbox:
 
     def release_all(self) -> int:
         with self._tx() as db:
-            n = db.execute("UPDATE outbox SET batch_id=NULL WHERE batch_id IS NOT NULL").rowcount
+            n = db.execute("UPDATE outbox SET attempts=attempts+1 WHERE EXISTS (SELECT 1 FROM leases "
+                           "WHERE outbox.seq BETWEEN leases.seq_from AND leases.seq_to)").rowcount
+            db.execute("DELETE FROM leases")
+            # rows leased by a version that marked them (attempts already counted then)
+            n += db.execute("UPDATE outbox SET batch_id=NULL WHERE batch_id IS NOT NULL").rowcount
         self._counters["released"] += n
         return n
 
@@ -630,8 +693,10 @@ class Outbox:
     def stats(self) -> OutboxStats:
         with self._lock:
             db = self._db
-            pending, in_flight, oldest, first = db.execute(
-                "SELECT count(*), count(batch_id), min(received_at), min(seq) FROM outbox").fetchone()
+            pending, oldest, first = db.execute(
+                "SELECT count(*), min(received_at), min(seq) FROM outbox").fetchone()
+            in_flight = db.execute("SELECT count(*) FROM outbox JOIN leases "
+                                   "ON outbox.seq BETWEEN leases.seq_from AND leases.seq_to").fetchone()[0]
             last = db.execute("SELECT seq FROM sqlite_sequence WHERE name='outbox'").fetchone()
             m = dict(db.execute("SELECT key, value FROM meta").fetchall())
         las = m.get("last_acked_seq")
@@ -679,7 +744,8 @@ WHERE dedup_key = ?
 """
 
 _SELECT_ROWS = ("SELECT seq, dedup_key, received_at, last_heard_at, times_heard, best_rssi, kind, frame, "
-                "outcome, attempts FROM outbox")
+                "outcome, attempts + EXISTS (SELECT 1 FROM leases WHERE outbox.seq BETWEEN leases.seq_from "
+                "AND leases.seq_to) FROM outbox")
 
 
 def _to_row(r: Sequence[Any]) -> OutboxRow:
