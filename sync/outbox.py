@@ -661,8 +661,9 @@ class Outbox:
 
     def release_all(self) -> int:
         with self._tx() as db:
-            n = db.execute("UPDATE outbox SET attempts=attempts+1 WHERE EXISTS (SELECT 1 FROM leases "
-                           "WHERE outbox.seq BETWEEN leases.seq_from AND leases.seq_to)").rowcount
+            # run by run (rowid ranges): a scan of a large backlog would cost the open seconds
+            n = sum(db.execute("UPDATE outbox SET attempts=attempts+1 WHERE seq BETWEEN ? AND ?", run).rowcount
+                    for run in db.execute("SELECT seq_from, seq_to FROM leases").fetchall())
             db.execute("DELETE FROM leases")
             # rows leased by a version that marked them (attempts already counted then)
             n += db.execute("UPDATE outbox SET batch_id=NULL WHERE batch_id IS NOT NULL").rowcount
@@ -695,8 +696,8 @@ class Outbox:
             db = self._db
             pending, oldest, first = db.execute(
                 "SELECT count(*), min(received_at), min(seq) FROM outbox").fetchone()
-            in_flight = db.execute("SELECT count(*) FROM outbox JOIN leases "
-                                   "ON outbox.seq BETWEEN leases.seq_from AND leases.seq_to").fetchone()[0]
+            in_flight = sum(db.execute("SELECT count(*) FROM outbox WHERE seq BETWEEN ? AND ?", run).fetchone()[0]
+                            for run in db.execute("SELECT seq_from, seq_to FROM leases").fetchall())
             last = db.execute("SELECT seq FROM sqlite_sequence WHERE name='outbox'").fetchone()
             m = dict(db.execute("SELECT key, value FROM meta").fetchall())
         las = m.get("last_acked_seq")
