@@ -6,8 +6,10 @@ The outbox is filled first (not timed). Then one publisher process (the van) and
 (`amr serve`) run against a private Mosquitto on a free port and a fresh schema in the local PostgreSQL
 `test` database; the clock runs from the publisher's start until the outbox is empty, i.e. until the last
 end-to-end ack (sent after the importer's commit) has deleted the last row. Every frame is a distinct
-unencrypted water-meter telegram that the server decodes itself into two readings (current and due-date
-volume), so "readings" are rows in the `readings` table, "frames" rows in `raw_telegrams`.
+unencrypted water-meter telegram that the server decodes itself into `--readings-per-frame` readings (the
+current volume plus month-end volumes; a comma list deals several counts out to the meters, e.g.
+2,3,4,4,5,2,3,4,4,6 for the corpus's mean of 3.7), so "readings" are rows in the `readings` table, "frames"
+rows in `raw_telegrams`. The output has CPU µs per frame for each process group (`cpu_us_per_frame`).
 """
 
 from __future__ import annotations
@@ -56,13 +58,15 @@ def telegram(meter: int, volume_l: int, acc: int, readings: int) -> bytes:
     return bytes([len(body)]) + body
 
 
-def workload(frames: int, meters: int, readings: int) -> list[Frame]:
+def workload(frames: int, meters: int, readings: int | list[int]) -> list[Frame]:
     """`meters` meters heard on successive days until `frames` frames exist (each pass is a new day, so
-    every frame carries new readings)."""
+    every frame carries new readings). `readings` per telegram, or a list of counts dealt out to the meters
+    in turn (meter k sends `readings[k % len(readings)]`: a fleet of meter models)."""
+    mix = readings if isinstance(readings, list) else [readings]
     out = []
     for k in range(frames):
         meter, day = k % meters, k // meters
-        out.append(Frame(telegram(10_000_000 + meter, 200_000 + 37 * meter + 150 * day, day, readings),
+        out.append(Frame(telegram(10_000_000 + meter, 200_000 + 37 * meter + 150 * day, day, mix[meter % len(mix)]),
                          T0 + dt.timedelta(days=day, milliseconds=meter), "rtlsdr:0", "T1", "A", -70.0 - meter % 30,
                          position=Position(52.0 + meter * 1e-6, 21.0, 30.0)))
     return out
@@ -100,7 +104,9 @@ def main() -> None:
     ap.add_argument("--importers", type=int, default=2)
     ap.add_argument("--compress", action="store_true")
     ap.add_argument("--meters", type=int, default=25_000, help="meter population (registered up front)")
-    ap.add_argument("--readings-per-frame", type=int, default=2)
+    ap.add_argument("--readings-per-frame", default="2",
+                    help="readings per telegram, or a comma list dealt out to the meters in turn, e.g. "
+                         "2,3,4,4,5,2,3,4,4,6 (mean 3.7, the corpus's water meters)")
     ap.add_argument("--decode", choices=["van", "server"], default="server",
                     help="van: the van's decode travels and importers run --trust-van-decode; server: the "
                          "publisher runs --no-send-decode and importers decode every raw telegram")
@@ -141,7 +147,10 @@ def main() -> None:
         print(f"outbox filled with {len(frames)} frames in {time.perf_counter() - t:.1f}s", flush=True)
         return expected
 
-    everything = workload(args.frames + (args.meters if args.warmup else 0), args.meters, args.readings_per_frame)
+    mix = [int(x) for x in str(args.readings_per_frame).split(",")]
+    if not mix or min(mix) < 1:
+        sys.exit("--readings-per-frame: positive integers")
+    everything = workload(args.frames + (args.meters if args.warmup else 0), args.meters, mix)
     warm, frames = everything[:len(everything) - args.frames], everything[len(everything) - args.frames:]
 
     def murl(user: str) -> str:
@@ -209,7 +218,7 @@ def main() -> None:
     cpu_total = publisher_cpu + importers_cpu + broker_cpu + pg_cpu
     result = {
         "sink": args.sink, "warmup": args.warmup, "frames": args.frames, "meters": args.meters,
-        "readings_per_frame": args.readings_per_frame,
+        "readings_per_frame": args.readings_per_frame, "readings_per_stored_frame": round(readings / stored, 2) if stored else None,
         "decode": args.decode, "batch_size": args.batch_size, "importers": args.importers,
         "compress": args.compress, "seconds": round(elapsed, 2), "outbox_left": left,
         "stored_frames": stored, "stored_readings": readings, "expected_readings": expected_readings,
@@ -218,6 +227,9 @@ def main() -> None:
         "cpu_s": {"publisher": round(publisher_cpu, 2), "importers": round(importers_cpu, 2),
                   "mosquitto": round(broker_cpu, 2),
                   "postgres_backends": round(pg_cpu, 2)},
+        "cpu_us_per_frame": {k: round(v / stored * 1e6, 1) if stored else None for k, v in (
+            ("publisher", publisher_cpu), ("importers", importers_cpu), ("mosquitto", broker_cpu),
+            ("postgres_backends", pg_cpu), ("total", cpu_total))},
         "batches_resent": status["publisher"]["batches_resent"],
         # what two otherwise idle cores could do if the work parallelised perfectly (a ceiling, not a measurement)
         "cpu_bound_readings_per_s_2_cores": round(readings / (cpu_total / 2)) if cpu_total else None,
