@@ -3,7 +3,8 @@
 Pure: no database, no clock. The rules (domain notes §3):
 - water = main meter delta over [start, end) (art. 27 ust. 1), summed over replacements; where no main
   meter is installed, the norm table (unmetered / temporary connections);
-- a faulty main meter bills the average of the 3 months before the fault, else the same span last year;
+- a faulty main meter bills the average of the 3 months before the fault, else the same span last year,
+  else last year's monthly average x the months of malfunction (taryfy reg. 2018);
 - sewage = sewage meter delta where one is fitted (ust. 4), else water + own intakes - legalised garden
   sub-meter (ust. 5-6), never negative; a sub-meter above the main meter is reported, not billed negative;
 - an unread meter is estimated from its average daily consumption; the next period starts from the
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from server.billing.model import (
@@ -176,9 +177,12 @@ class _Run:
                       f"{inst.plausible_min_m3} m3/month", inst.meter_id)
 
     def faulty_rule(self, inst: Installation, fault: Fault, ps: datetime, pe: datetime) -> tuple[Decimal, str]:
-        """Average of the 3 months before the fault; else the same span a year earlier (taryfy reg. 2018)."""
+        """Taryfy reg. 2018 (domain notes §3.1), in order: the average of the 3 months before the fault; else
+        the same span a year earlier; else last year's monthly average x the months of malfunction in
+        [ps, pe). "Last year" is the calendar year before the fault was found; its average is taken over
+        the part of that year the role's meters covered (the full year would always allow the first rule)."""
         self.flag(ExceptionKind.FAULTY_METER, f"faulty since {fault.start.isoformat()}: billed by the "
-                  "3-month rule", inst.meter_id, fault.start)
+                  "faulty-meter rule in the quantity's note", inst.meter_id, fault.start)
         ref_start = _shift_months(fault.start, -3)
         q = self.reference(inst.role, ref_start, fault.start)
         if q is not None:
@@ -187,14 +191,25 @@ class _Run:
         q = self.reference(inst.role, _shift_months(ps, -12), _shift_months(pe, -12))
         if q is not None:
             return q, "same span last year"
-        self.flag(ExceptionKind.NO_HISTORY, "faulty meter without 3 months or a year of history: 0 m3",
-                  inst.meter_id, fault.start)
+        y = fault.start.year - 1
+        year = Period(date(y, 1, 1), date(y + 1, 1, 1))
+        gaps = uncovered([_span(i) for i in self.role(inst.role)], year.start_at, year.end_at)
+        covered = year.months - sum((year.month_fraction(s, e) for s, e in gaps), ZERO)
+        if covered > 0:
+            q = self.reference(inst.role, year.start_at, year.end_at, partial=True) or ZERO
+            months = self.period.month_fraction(ps, pe)
+            return q3(q / covered * months), (
+                f"last year's monthly average: {q} m3 / {covered.quantize(Decimal('0.0001'))} months of {y}"
+                f" x {months.quantize(Decimal('0.0001'))} months")
+        self.flag(ExceptionKind.NO_HISTORY, "faulty meter without 3 months, the same span or any of last year "
+                  "metered: 0 m3", inst.meter_id, fault.start)
         return ZERO, "no history"
 
-    def reference(self, role: Role, ws: datetime, we: datetime) -> Decimal | None:
-        """Metered quantity of a role over a past window, or None if meters did not cover it all."""
+    def reference(self, role: Role, ws: datetime, we: datetime, partial: bool = False) -> Decimal | None:
+        """Metered quantity of a role over a past window, or None if meters did not cover it all (unless
+        `partial`: then the quantity over the covered part)."""
         insts = self.role(role)
-        if uncovered([_span(i) for i in insts], ws, we):
+        if not partial and uncovered([_span(i) for i in insts], ws, we):
             return None
         total = ZERO
         for inst in insts:

@@ -190,6 +190,7 @@ def test_faulty_meter_three_month_average():
     bill = bill_service_point(sp, OCT)
     # 30 m3 over Jul 1..Oct 1 (92 days) x 31 days = 10.109
     assert bill.water.m3 == D("10.109") and bill.water.source == Source.FAULTY_METER_RULE
+    assert bill.water.parts[0].note == "3 months before 2026-10-01: 30 m3"
     assert "faulty_meter" in kinds(bill)
     assert bill.closing == []   # nothing metered to carry over
 
@@ -201,6 +202,41 @@ def test_faulty_meter_falls_back_to_same_period_last_year():
                                                   faults=[Fault(t(2025, 11, 15), t(2026, 11, 1))])])
     bill2 = bill_service_point(sp2, OCT)
     assert bill2.water.m3 == D(7) and "same span last year" in bill2.water.parts[0].note
+
+
+def _gap_history(fault: Fault, *, with_last_year: bool = True) -> ServicePoint:
+    """M0 metered Jan 1..Jul 1 2025 (100 -> 130: 30 m3 in 6 months), then no main meter until M1 was fitted
+    on 15 Aug 2026: neither the 3 months before an October 2026 fault nor October 2025 are metered."""
+    m0 = main([rr(t(2025, 1, 1), 100), rr(t(2025, 7, 1), 130)], meter="M0", installed_at=t(2025, 1, 1),
+              initial_value=D(100), removed_at=t(2025, 7, 1), final_value=D(130))
+    m1 = main([rr(t(2026, 9, 1), 2), rr(t(2026, 10, 1), 10), rr(t(2026, 10, 11), 12)], meter="M1",
+              installed_at=t(2026, 8, 15), faults=[fault])
+    return ServicePoint("SP3", installations=[m0, m1] if with_last_year else [m1])
+
+
+def test_faulty_meter_third_rule_last_years_monthly_average():
+    bill = bill_service_point(_gap_history(Fault(t(2026, 10, 1))), OCT)
+    # 2025: 30 m3 over the 6 metered months = 5 m3/month x 1 month of malfunction (all of October) = 5.000
+    assert bill.water.m3 == D("5.000") and bill.water.source == Source.FAULTY_METER_RULE
+    assert bill.sewage.m3 == D("5.000")
+    [part] = bill.water.parts
+    assert part.note == "last year's monthly average: 30 m3 / 6.0000 months of 2025 x 1.0000 months"
+    assert "faulty_meter" in kinds(bill) and "no_history_for_estimate" not in kinds(bill)
+    # 5 x 3.83 = 19.15, 5 x 7.25 = 36.25, 4.35 -> 59.75 net, VAT 4.78, 64.53 gross
+    assert (bill.net, bill.vat, bill.gross) == (D("59.75"), D("4.78"), D("64.53"))
+
+
+def test_faulty_meter_third_rule_for_part_of_the_period():
+    bill = bill_service_point(_gap_history(Fault(t(2026, 10, 11))), OCT)
+    # metered Oct 1..11: 10 -> 12 = 2 m3; faulty Oct 11..Nov 1 = 21/31 month x 5 m3/month = 3.387096 -> 3.387
+    assert bill.water.m3 == D("5.387")
+    assert "x 0.6774 months" in bill.water.parts[0].note
+
+
+def test_faulty_meter_without_any_history_bills_zero_and_says_so():
+    bill = bill_service_point(_gap_history(Fault(t(2026, 10, 1)), with_last_year=False), OCT)
+    assert bill.water.m3 == 0 and bill.water.parts[0].note == "no history"
+    assert {"faulty_meter", "no_history_for_estimate"} <= set(kinds(bill))
 
 
 def test_submeter_above_main_is_an_exception_not_a_negative_bill():
