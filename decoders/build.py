@@ -1,8 +1,8 @@
 """Build telegrams from the construct declarations: for tests, emulators and known-answer vectors.
 
 `build_telegram(...)` assembles a normalised telegram (L first, no CRCs) from link fields, optional ELL /
-AFL layers, a TPL header and plain application data, encrypting it with mode 5, mode 7 (with the AFL
-MAC) or ELL AES-CTR when a key is given. Everything goes through decoders.formats, so the builder and
+AFL layers, a TPL header and plain application data, encrypting it with mode 2 (DES), mode 5, mode 7
+(with the AFL MAC) or ELL AES-CTR when a key is given. Everything goes through decoders.formats, so the builder and
 the parser share one declaration of every layout.
 """
 
@@ -59,6 +59,10 @@ def build_telegram(
         app = pad_2f(b"\x2f\x2f" + records)
         nblocks = len(app) // 16
     cfg = (mode << 8) | (nblocks << 4) if mode in (5, 7) else (mode << 8)
+    if mode == 2:  # DES: 8-byte blocks, the CFG's low byte counts the encrypted bytes
+        app = b"\x2f\x2f" + records
+        app += b"\x2f" * (-len(app) % 8)
+        cfg = (mode << 8) | len(app)
 
     tpl_ctx = {"ci": ci, "acc": acc, "sts": sts, "cfg": cfg, "cfg_ext": (kdf << 4) if mode == 7 else None}
     if ci in (0x72, 0x73):
@@ -74,7 +78,9 @@ def build_telegram(
         iv_m, iv_a, kdf_id = m.to_bytes(2, "little"), a, a[:4]
 
     afl = b""
-    if mode == 5 and key is not None:
+    if mode == 2 and key is not None:
+        app = sec.des_cbc_encrypt(key, bytes(8), app)
+    elif mode == 5 and key is not None:
         app = sec.cbc_encrypt(key, sec.mode5_iv(iv_m, iv_a, acc), app)
     elif mode == 7 and key is not None:
         mcr = counter.to_bytes(4, "little")

@@ -271,12 +271,14 @@ def _tpl_header(tg: Telegram, pos: int, kind: str) -> int:
     return p
 
 
-def _candidate_keys(tg: Telegram) -> tuple[bytes, ...]:
-    """AES-128 keys to try: the configured one, else the driver's published defaults."""
+def _candidate_keys(tg: Telegram, size: int = 16) -> tuple[bytes, ...]:
+    """Keys of `size` bytes to try (16: AES-128, 8: DES): the configured one, else the driver's published
+    defaults. A configured key of the other size is the wrong key for this telegram."""
     k = tg.key()
     if k is not None:
-        if len(k) != 16:  # an 8-byte key belongs to a manufacturer scrambler, not to AES
-            raise Fail(Reject.WRONG_KEY, f"the configured key has {len(k)} bytes; this telegram needs AES-128")
+        if len(k) != size:  # an 8-byte key is DES or a manufacturer scrambler, a 16-byte one AES
+            need = "AES-128" if size == 16 else "DES (8 bytes)"
+            raise Fail(Reject.WRONG_KEY, f"the configured key has {len(k)} bytes; this telegram needs {need}")
         return (k,)
     drv = tg.driver
     if drv is None and tg.tpl_identity is not None:
@@ -285,7 +287,35 @@ def _candidate_keys(tg: Telegram) -> tuple[bytes, ...]:
         import decoders.drivers as registry  # lazily: the registry imports this module's users
 
         drv = tg.driver = registry.by_identity(tg.tpl_identity)
-    return tuple(k for k in drv.default_keys if len(k) == 16) if drv is not None else ()
+    return tuple(k for k in drv.default_keys if len(k) == size) if drv is not None else ()
+
+
+def _mode2(tg: Telegram, start: int) -> None:
+    """TPL security mode 2 (EN 13757-3:2004): DES-CBC with a zero IV and an 8-byte key. For the DES modes
+    the CFG's low byte counts encrypted bytes (a multiple of the 8-byte block), not 16-byte blocks."""
+    payload = tg.data[start:]
+    enc_len = tg.cfg & 0xFF
+    tg.security = "mode2"
+    if enc_len > len(payload):
+        raise Fail(Reject.DECRYPT_FAILED, f"CFG declares {enc_len} encrypted bytes, only {len(payload)} bytes")
+    if enc_len % 8:
+        raise Fail(Reject.DECRYPT_FAILED, f"CFG declares {enc_len} encrypted bytes, not whole DES blocks")
+    keys = _candidate_keys(tg, 8)
+    ct = payload[:enc_len]
+    for key in keys:
+        pt = sec.des_cbc_decrypt(key, bytes(8), ct)
+        if pt[:2] == b"\x2f\x2f":
+            tg.payload = pt + payload[enc_len:]
+            tg.decryption = "decrypted"
+            tg._key = key
+            return
+    if payload[:2] == b"\x2f\x2f":
+        tg.payload = payload
+        tg.decryption = "already_decrypted"
+        return
+    if keys:
+        raise Fail(Reject.WRONG_KEY, "mode 2: decrypted data does not start with 2F2F")
+    raise Fail(Reject.NO_KEY, "mode 2 (DES) encrypted and no key configured for this meter")
 
 
 def _mode5(tg: Telegram, pos: int, start: int) -> None:
@@ -403,6 +433,8 @@ def _tpl(tg: Telegram, pos: int) -> int:
         _mode5(tg, pos, start)
     elif mode == 7:
         _mode7(tg, pos, start)
+    elif mode == 2:
+        _mode2(tg, start)
     elif mode >= 16:
         tg.security = f"mfct_{mode}"
         tg.decryption = "pending"
@@ -412,6 +444,10 @@ def _tpl(tg: Telegram, pos: int) -> int:
         tg.security = f"tpl_mode_{mode}"
         tg.decryption = "pending"
         tg.payload = tg.data[start:]
+    elif mode == 3:
+        # DES-CBC whose IV ends in the date (type G) of the transmission, which the telegram does not carry:
+        # decoding would hang on the receiver's clock and time zone; no real telegram to check it against
+        raise Fail(Reject.UNSUPPORTED_SECURITY, "TPL security mode 3 (DES, date-based IV) not supported")
     else:
         raise Fail(Reject.UNSUPPORTED_SECURITY, f"TPL security mode {mode} not supported")
     return -1

@@ -1,5 +1,5 @@
-"""AES primitives for the standard security modes: mode 5 (CBC, IV), mode 7 (CBC, zero IV, CMAC KDF,
-AFL MAC) and ELL AES-128-CTR.
+"""Cipher primitives for the standard security modes: mode 2 (DES-CBC, zero IV, EN 13757-3:2004), mode 5
+(AES-CBC, IV), mode 7 (AES-CBC, zero IV, CMAC KDF, AFL MAC) and ELL AES-128-CTR.
 
 CBC and CTR are done over a cached AES-ECB context per key: one C call for all blocks and an int XOR
 for the chaining, instead of building a cipher object per telegram. The cache holds key material in
@@ -8,8 +8,17 @@ memory only (as the KeyStore does); nothing here logs or formats a key.
 
 from __future__ import annotations
 
+import warnings
+
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.cmac import CMAC
+
+with warnings.catch_warnings():  # single DES lives with the deprecated ciphers
+    warnings.simplefilter("ignore")
+    try:
+        from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    except ImportError:  # older cryptography releases
+        from cryptography.hazmat.primitives.ciphers.algorithms import TripleDES  # type: ignore[assignment]
 
 _DEC: dict[bytes, object] = {}
 _ENC: dict[bytes, object] = {}
@@ -51,6 +60,29 @@ def cbc_decrypt(key: bytes, iv: bytes, ct: bytes) -> bytes:
 def cbc_encrypt(key: bytes, iv: bytes, pt: bytes) -> bytes:
     """AES-128-CBC without padding (for building test vectors and the emulators)."""
     enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return enc.update(pt) + enc.finalize()
+
+
+def _des(key: bytes):
+    """Single DES: TripleDES with the 8-byte key three times (K1 = K2 = K3 reduces EDE to one DES)."""
+    if len(key) != 8:
+        raise ValueError("DES needs an 8-byte key")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return TripleDES(key * 3)
+
+
+def des_cbc_decrypt(key: bytes, iv: bytes, ct: bytes) -> bytes:
+    """DES-CBC without padding; len(ct) must be a multiple of 8 (mode 2: iv = 8 zero bytes)."""
+    if not ct:
+        return b""
+    dec = Cipher(_des(key), modes.CBC(iv)).decryptor()
+    return dec.update(ct) + dec.finalize()
+
+
+def des_cbc_encrypt(key: bytes, iv: bytes, pt: bytes) -> bytes:
+    """DES-CBC without padding (for building test vectors)."""
+    enc = Cipher(_des(key), modes.CBC(iv)).encryptor()
     return enc.update(pt) + enc.finalize()
 
 
