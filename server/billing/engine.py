@@ -9,7 +9,10 @@ Pure: no database, no clock. The rules (domain notes §3):
   sub-meter (ust. 5-6), never negative; a sub-meter above the main meter is reported, not billed negative;
 - an unread meter is estimated from its average daily consumption; the next period starts from the
   position billed before (`opening`), so the first real reading settles the estimate exactly, as a
-  separate signed settlement quantity.
+  separate signed settlement quantity;
+- the subscription is charged for the part of the period the service point was active: its contract dates
+  (active_from .. active_to inclusive) where the store has either, else the span from its first installation
+  to its last removal (any role), else the whole period.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 from server.billing.model import (
     REAL_SOURCES,
@@ -36,7 +40,7 @@ from server.billing.model import (
     weakest,
 )
 from server.billing.norms import NormTable
-from server.billing.period import Period, add_months, at_midnight, days_between
+from server.billing.period import ONE_DAY, Period, add_months, at_midnight, days_between
 from server.billing.register import Register, q3
 from server.billing.tariff import MWIK_KK_2019, Tariff, charge_lines, totals
 
@@ -292,6 +296,19 @@ class _Run:
         return Quantity(m3, settle, weakest(*used),
                         parts=[*water.parts, *intake.parts, *garden.parts])
 
+    def active_months(self) -> Fraction:
+        """Months of the period the service point was active, exactly (for the subscription)."""
+        sp = self.sp
+        if sp.active_from is not None or sp.active_to is not None:
+            s = at_midnight(sp.active_from) if sp.active_from else self.a
+            e = at_midnight(sp.active_to) + ONE_DAY if sp.active_to else self.b
+        elif sp.installations:
+            s = min(i.installed_at for i in sp.installations)
+            e = max(i.removed_at or FAR for i in sp.installations)
+        else:
+            return Fraction(self.period.months)
+        return self.period.month_ratio(max(s, self.a), min(e, self.b))
+
     # -- report-only checks ---------------------------------------------------------------------------
     def checks(self, water: Quantity) -> None:
         limit = self.sp.max_daily_m3 or self.config.max_daily_m3
@@ -331,7 +348,7 @@ def bill_service_point(sp: ServicePoint, period: Period, config: BillingConfig |
     water = run.water()
     sewage = run.sewage(water)
     run.checks(water)
-    lines = charge_lines(water, sewage, period.months, config.tariff)
+    lines = charge_lines(water, sewage, run.active_months(), config.tariff)
     net, vat, gross = totals(lines, config.tariff)
     return Bill(sp.id, sp.account, period.start, period.end, sp.connection, water, sewage, lines,
                 net, vat, gross, run.closing, run.exceptions)

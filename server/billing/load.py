@@ -107,7 +107,7 @@ def load_inputs(store: Store, period: Period, *, as_of: datetime | None = None,
             id=sp.code, account=accounts.get(sp.account_id) if sp.account_id else None,
             connection=bm.Connection(sp.connection), installations=installs, norm_category=sp.norm_category,
             norm_units=sp.norm_units or Decimal(0), sewered=sp.sewered, max_daily_m3=sp.max_daily_m3,
-            alarms=sp_alarms, address=sp.address)))
+            alarms=sp_alarms, address=sp.address, active_from=sp.active_from, active_to=sp.active_to)))
 
     out.previous_run, out.opening = _opening(store, period, {v: k for k, v in out.meter_ids.items()})
     return out
@@ -169,4 +169,5 @@ def load_service_point(store: Store, code: str, since: datetime, until: datetime
     return sp.id, sp.account_id, bm.ServicePoint(
         id=sp.code, account=account.number if account else None, connection=bm.Connection(sp.connection),
         installations=installs, norm_category=sp.norm_category, norm_units=sp.norm_units or Decimal(0),
-        sewered=sp.sewered, max_daily_m3=sp.max_daily_m3, alarms=alarms, address=sp.address)
+        sewered=sp.sewered, max_daily_m3=sp.max_daily_m3, alarms=alarms, address=sp.address,
+        active_from=sp.active_from, active_to=sp.active_to)

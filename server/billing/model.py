@@ -105,6 +105,8 @@ class ServicePoint:
     max_daily_m3: Decimal | None = None  # plausibility limit; None: the run's default
     alarms: list[AlarmEvent] = field(default_factory=list)
     address: str = ""
+    active_from: date | None = None      # contract: first active day (the store's service_points.active_from)
+    active_to: date | None = None        # contract: last active day, inclusive; None: open
 
 
 @dataclass(frozen=True, slots=True)

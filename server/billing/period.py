@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 MIN_YEAR, MAX_YEAR = 1900, 2999   # a year of history and lookahead around any period stays representable
 
@@ -108,9 +109,20 @@ class Period:
                 total += secs / Decimal((m.end_at - m.start_at).total_seconds())
         return total
 
+    def month_ratio(self, start: datetime, end: datetime) -> Fraction:
+        """`month_fraction` exactly (a fraction of microseconds), so money pro rata is rounded once, from the
+        exact amount, and an exact half grosz (10/30 of 4.35 zł = 1.45) cannot be tipped by a repeating decimal."""
+        total = Fraction(0)
+        for m in self.split():
+            a, b = max(start, m.start_at), min(end, m.end_at)
+            if b > a:
+                total += Fraction((b - a) // MICROSECOND, (m.end_at - m.start_at) // MICROSECOND)
+        return total
+
 
 def days_between(a: datetime, b: datetime) -> Decimal:
     return Decimal((b - a).total_seconds()) / Decimal(86400)
 
 
 ONE_DAY = timedelta(days=1)
+MICROSECOND = timedelta(microseconds=1)

@@ -3,12 +3,16 @@
 Rounding (documented because invoices are checked by hand): every charge line's net amount is rounded to
 the grosz, half up; VAT is computed once on the sum of the net lines and rounded to the grosz, half up;
 gross = net + VAT. The worked example: 38.30 + 58.00 + 4.35 = 100.65 net, VAT 8.052 -> 8.05, 108.70 gross.
+The subscription is charged per month of the period the service point was active (an exact fraction, see
+`Period.month_ratio`) and rounded the same way; its quantity is shown to 4 decimals when not whole.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from fractions import Fraction
 from pathlib import Path
 
 from server.billing.model import ChargeLine, Quantity, Tariff
@@ -33,7 +37,24 @@ def money(x: Decimal) -> Decimal:
     return x.quantize(GROSZ, rounding=ROUND_HALF_UP)
 
 
-def charge_lines(water: Quantity, sewage: Quantity, months: int, tariff: Tariff) -> list[ChargeLine]:
+def money_exact(x: Fraction) -> Decimal:
+    """`money` of an exact fraction: half up (away from zero) to the grosz, no intermediate rounding."""
+    grosze = math.floor(abs(x) * 100 + Fraction(1, 2))
+    return (Decimal(grosze if x >= 0 else -grosze) / 100).quantize(GROSZ)
+
+
+def subscription_line(months: int | Fraction, tariff: Tariff) -> ChargeLine:
+    months = Fraction(months)
+    if months.denominator == 1:   # whole months: exactly the charge of a full period
+        qty = Decimal(months.numerator)
+        return ChargeLine("subscription", qty, "month", tariff.subscription, money(tariff.subscription * qty))
+    qty = (Decimal(months.numerator) / Decimal(months.denominator)).quantize(Decimal("0.0001"))
+    return ChargeLine("subscription", qty, "month", tariff.subscription,
+                      money_exact(Fraction(tariff.subscription) * months))
+
+
+def charge_lines(water: Quantity, sewage: Quantity, months: int | Fraction, tariff: Tariff) -> list[ChargeLine]:
+    """`months`: the months of the period the service point was active (whole or a fraction)."""
     lines = [ChargeLine("water", water.m3, "m3", tariff.water_price, money(water.m3 * tariff.water_price),
                         water.source)]
     if water.settlement_m3:
@@ -44,8 +65,7 @@ def charge_lines(water: Quantity, sewage: Quantity, months: int, tariff: Tariff)
     if sewage.settlement_m3:
         lines.append(ChargeLine("sewage_settlement", sewage.settlement_m3, "m3", tariff.sewage_price,
                                 money(sewage.settlement_m3 * tariff.sewage_price), sewage.source))
-    lines.append(ChargeLine("subscription", Decimal(months), "month", tariff.subscription,
-                            money(tariff.subscription * months)))
+    lines.append(subscription_line(months, tariff))
     return lines
 
 

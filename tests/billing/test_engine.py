@@ -239,6 +239,41 @@ def test_faulty_meter_without_any_history_bills_zero_and_says_so():
     assert {"faulty_meter", "no_history_for_estimate"} <= set(kinds(bill))
 
 
+def test_subscription_pro_rata_contract_ends_inside_the_period():
+    # the contract ends on 10 Nov (last active day); the meter stays for the next customer
+    sp = ServicePoint("SP4", "A4", active_to=date(2026, 11, 10), installations=[
+        main([rr(t(2026, 11, 1), 200, due=True), rr(t(2026, 11, 11), 204), rr(t(2026, 12, 1), 204, due=True)])])
+    bill = bill_service_point(sp, NOV)
+    # water 4 x 3.83 = 15.32; sewage 4 x 7.25 = 29.00; subscription 10/30 month x 4.35 = 1.45 exactly
+    # (an exact half-grosz boundary); net 45.77, VAT 3.6616 -> 3.66, gross 49.43
+    lines = {ln.kind: (ln.quantity, ln.net) for ln in bill.lines}
+    assert lines == {"water": (D("4.000"), D("15.32")), "sewage": (D("4.000"), D("29.00")),
+                     "subscription": (D("0.3333"), D("1.45"))}
+    assert (bill.net, bill.vat, bill.gross) == (D("45.77"), D("3.66"), D("49.43"))
+    assert bill.exceptions == []
+
+
+def test_subscription_pro_rata_from_the_first_installation_without_contract_dates():
+    # no contract dates: the service point starts with its first meter, fitted 21 Oct, in an Oct-Nov period
+    sp = ServicePoint("SP5", installations=[main([rr(t(2026, 12, 1), 9, due=True)], installed_at=t(2026, 10, 21))])
+    bill = bill_service_point(sp, Period.parse("2026-10..2026-11"))
+    # subscription (11/31 + 30/30) = 1.354838... months x 4.35 = 5.8935... -> 5.89
+    # water 9 x 3.83 = 34.47; sewage 9 x 7.25 = 65.25; net 105.61, VAT 8.4488 -> 8.45, gross 114.06
+    lines = {ln.kind: (ln.quantity, ln.net) for ln in bill.lines}
+    assert lines["subscription"] == (D("1.3548"), D("5.89"))
+    assert (bill.net, bill.vat, bill.gross) == (D("105.61"), D("8.45"), D("114.06"))
+    assert kinds(bill) == ["no_main_meter"]   # water before the meter is still reported, as before
+
+
+def test_subscription_contract_dates_win_over_installations():
+    # contract from 21 Oct (11/31 of October); the meter was fitted long before for the previous customer
+    sp = ServicePoint("SP6", active_from=date(2026, 10, 21), installations=[
+        main([rr(t(2026, 10, 1), 0, due=True), rr(t(2026, 11, 1), 0, due=True)])])
+    [sub] = [ln for ln in bill_service_point(sp, OCT).lines if ln.kind == "subscription"]
+    # 11/31 x 4.35 = 1.5435... -> 1.54
+    assert (sub.quantity, sub.net) == (D("0.3548"), D("1.54"))
+
+
 def test_submeter_above_main_is_an_exception_not_a_negative_bill():
     sp = ServicePoint("SP1", installations=[
         main([rr(t(2026, 10, 1), 100), rr(t(2026, 11, 1), 110)]),

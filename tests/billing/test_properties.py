@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from server.billing.engine import bill_service_point
 from server.billing.model import Installation, RegisterReading, Role, ServicePoint, Source
 from server.billing.period import Period
+from server.billing.tariff import MWIK_KK_2019, money
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 litres = st.integers(min_value=0, max_value=40_000).map(lambda n: D(n) / 1000)
@@ -127,3 +128,31 @@ def test_reverse_flow_never_bills_negative_and_positions_telescope(steps, data):
         billed += bill.water.total
         opening = {c.meter_id: c for c in bill.closing}
     assert billed == opening["M"].value - first_open
+
+
+@settings(max_examples=150, deadline=None)
+@given(start=st.integers(0, 23), count=st.integers(1, 12), before=st.integers(0, 400), after=st.integers(0, 400),
+       contract=st.sampled_from(["none", "from", "to", "both"]), fitted=st.booleans(), removed=st.booleans(),
+       delta=litres)
+def test_full_period_subscription_is_charged_as_before(start, count, before, after, contract, fitted, removed,
+                                                       delta):
+    """A service point active over the whole period (by its contract dates, or without them by its meters, or
+    with neither) pays subscription x the period's months, exactly the old charge, whatever else it has."""
+    period = Period.month(2025 + start // 12, start % 12 + 1, count)
+    a, b = period.start_at, period.end_at
+    first_day, last_day = period.start - timedelta(days=before), period.end - timedelta(days=1) + timedelta(days=after)
+    insts = []
+    if fitted:
+        insts.append(Installation("M", Role.MAIN, a - timedelta(days=before),
+                                  removed_at=b + timedelta(days=after) if removed else None,
+                                  readings=[RegisterReading(a, D(0)), RegisterReading(b, delta)]))
+    sp = ServicePoint("SP", installations=insts,
+                      active_from=first_day if contract in ("from", "both") else None,
+                      active_to=last_day if contract in ("to", "both") else None)
+    bill = bill_service_point(sp, period)
+    [sub] = [ln for ln in bill.lines if ln.kind == "subscription"]
+    old = money(MWIK_KK_2019.subscription * period.months)
+    assert (sub.quantity, sub.unit, sub.unit_price, sub.net) == (D(period.months), "month",
+                                                                 MWIK_KK_2019.subscription, old)
+    others = sum((ln.net for ln in bill.lines if ln.kind != "subscription"), D(0))
+    assert bill.net == others + old and bill.vat == money(bill.net * MWIK_KK_2019.vat_rate)

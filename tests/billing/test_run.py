@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import uuid
+from datetime import date
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -71,6 +72,15 @@ def test_run_writes_files_and_records_the_run(store, tmp_path):
     assert sp3.water.parts[0].start.method == "interpolated"   # Nov 1 now lies between two real readings
     data = json.loads(Path(nov.files["bills"]).read_text())
     assert {d["service_point"] for d in data} == {"SP-001", "SP-002", "SP-003", "SP-004"}
+
+
+def test_contract_end_from_the_store_pro_rates_the_subscription(store, tmp_path):
+    seed_sample(store)
+    store.upsert_service_point("SP-001", active_to=date(2026, 10, 10))   # last active day
+    sp1 = _rows(run_billing(store, Period.parse("2026-10"), out_dir=tmp_path / "out").files["bills"])["SP-001"]
+    # 10/31 month x 4.35 = 1.4032 -> 1.40; 38.30 + 58.00 + 1.40 = 97.70 net, VAT 7.816 -> 7.82, 105.52 gross
+    assert (sp1["subscription_months"], sp1["subscription_net"]) == ("0.3226", "1.40")
+    assert (sp1["net"], sp1["vat"], sp1["gross"]) == ("97.70", "7.82", "105.52")
 
 
 def test_cli_bill(store, tmp_path):
