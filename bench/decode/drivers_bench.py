@@ -1,8 +1,9 @@
-"""Per-driver decoding throughput on the corpus: telegrams/s through `decode()` with the driver named.
+"""Per-driver decoding throughput: telegrams/s through `decode()` with the driver named.
 
-    .venv/bin/python bench/decode/drivers_bench.py [--seconds 0.3] [--repeat 3]
+    .venv/bin/python bench/decode/drivers_bench.py [--seconds 0.3] [--repeat 3] [--corpus-only]
 
-For each driver, its corpus telegrams (prior telegrams included, keys configured, one DecoderState per
+Telegrams: the corpus plus the further reference cases in fixtures/wmbusmeters_tests/ (which bring the
+drivers that have no corpus case); --corpus-only keeps the corpus alone. For each driver, its telegrams (prior telegrams included, keys configured, one DecoderState per
 run, so compact frames use learned or shipped formats) are decoded in a loop for about --seconds; the
 best of --repeat runs is reported. Every decode is checked to be a `Decoded` with the driver's fields, so
 a driver that rejects its own telegrams cannot look fast. Prints a table, the slowest driver, and the
@@ -32,14 +33,17 @@ from decoders.drivers import by_name  # noqa: E402
 from decoders.model import Decoded  # noqa: E402
 
 CORPUS = ROOT / "fixtures" / "corpus" / "wmbus_telegrams.jsonl"
+REFERENCE = ROOT / "fixtures" / "wmbusmeters_tests"
 
 Item = tuple[bytes, str]
 
 
-def load() -> tuple[dict[str, list[Item]], KeyStore]:
+def load(corpus_only: bool = False) -> tuple[dict[str, list[Item]], KeyStore]:
     keys = KeyStore()
     per: dict[str, list[Item]] = defaultdict(list)
-    for line in CORPUS.read_text().splitlines():
+    files = [CORPUS] + ([] if corpus_only else sorted(REFERENCE.glob("*.jsonl")))
+    lines = [line for f in files for line in f.read_text().splitlines()]
+    for line in lines:
         if not line.strip():
             continue
         c = json.loads(line)
@@ -104,8 +108,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=0.3)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--corpus-only", action="store_true", help="only the corpus telegrams (no reference cases)")
     args = ap.parse_args()
-    per, keys = load()
+    per, keys = load(args.corpus_only)
     print(f"load average: {os.getloadavg()[0]:.2f}  drivers: {len(per)}")
     results = []
     for drv in sorted(per):

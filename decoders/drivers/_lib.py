@@ -77,6 +77,12 @@ def months_back(d: _dt.date, n: int) -> _dt.date:
     return _dt.date(y, m, min(d.day, last))
 
 
+@lru_cache(maxsize=8192)  # a meter's history reference changes once a month: the dates repeat per telegram
+def months_back_iso(text: str, n: int) -> str:
+    """`months_back` on an ISO date text, as ISO text."""
+    return months_back(_dt.date.fromisoformat(text), n).isoformat()
+
+
 def _g_fields(b0: int, b1: int) -> tuple[int, int, int]:
     return 2000 + (((b0 & 0xE0) >> 5) | ((b1 & 0xF0) >> 1)), b1 & 0x0F, b0 & 0x1F
 

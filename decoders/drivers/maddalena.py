@@ -7,11 +7,10 @@ value of storage 8+n belongs to the month end n months before it.
 
 from __future__ import annotations
 
-import datetime as _dt
 from typing import Any
 
 from decoders.drivers import register
-from decoders.drivers._lib import F, SpecDriver, date_text, error_flags, lib, months_back
+from decoders.drivers._lib import F, SpecDriver, date_text, error_flags, lib, months_back_iso
 from decoders.telegram import Telegram
 
 
@@ -52,10 +51,9 @@ class Evo868(SpecDriver):
         text = date_text(ref.raw) if ref is not None else None
         if text is None:
             return
-        base = _dt.date.fromisoformat(text)
         for r in tg.readings:
             if r.quantity == "volume" and 8 <= r.storage <= 19 and r.function == "instantaneous":
-                out[f"history_{r.storage - 7}_date"] = months_back(base, r.storage - 8).isoformat()
+                out[f"history_{r.storage - 7}_date"] = months_back_iso(text, r.storage - 8)
 
 
 @register
@@ -85,7 +83,6 @@ class Microclima(SpecDriver):
         text = date_text(ref.raw) if ref is not None else None
         if text is None:
             return
-        base = _dt.date.fromisoformat(text)
         for r in tg.readings:
             if r.quantity == "energy" and 1 <= r.storage <= 31 and r.function == "instantaneous":
-                out[f"set_date_{r.storage}_date"] = months_back(base, r.storage - 1).isoformat()
+                out[f"set_date_{r.storage}_date"] = months_back_iso(text, r.storage - 1)
