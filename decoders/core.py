@@ -300,10 +300,20 @@ def _mode2(tg: Telegram, start: int) -> None:
         raise Fail(Reject.DECRYPT_FAILED, f"CFG declares {enc_len} encrypted bytes, only {len(payload)} bytes")
     if enc_len % 8:
         raise Fail(Reject.DECRYPT_FAILED, f"CFG declares {enc_len} encrypted bytes, not whole DES blocks")
-    keys = _candidate_keys(tg, 8)
+    _decrypt_checked(tg, payload, enc_len, _candidate_keys(tg, 8), _des_zero_iv, "mode 2 (DES)")
+
+
+def _des_zero_iv(key: bytes, ct: bytes) -> bytes:
+    return sec.des_cbc_decrypt(key, bytes(8), ct)
+
+
+def _decrypt_checked(tg: Telegram, payload: bytes, enc_len: int, keys: tuple[bytes, ...],
+                     decrypt: Callable[[bytes, bytes], bytes], what: str) -> None:
+    """Try each key on the first enc_len bytes; success is the 2F2F check. A payload that already starts
+    with 2F2F was decrypted upstream (a stick or peer program); otherwise a typed WRONG_KEY / NO_KEY."""
     ct = payload[:enc_len]
     for key in keys:
-        pt = sec.des_cbc_decrypt(key, bytes(8), ct)
+        pt = decrypt(key, ct)
         if pt[:2] == b"\x2f\x2f":
             tg.payload = pt + payload[enc_len:]
             tg.decryption = "decrypted"
@@ -314,8 +324,8 @@ def _mode2(tg: Telegram, start: int) -> None:
         tg.decryption = "already_decrypted"
         return
     if keys:
-        raise Fail(Reject.WRONG_KEY, "mode 2: decrypted data does not start with 2F2F")
-    raise Fail(Reject.NO_KEY, "mode 2 (DES) encrypted and no key configured for this meter")
+        raise Fail(Reject.WRONG_KEY, f"{what}: decrypted data does not start with 2F2F")
+    raise Fail(Reject.NO_KEY, f"{what} encrypted and no key configured for this meter")
 
 
 def _mode5(tg: Telegram, pos: int, start: int) -> None:
@@ -327,6 +337,7 @@ def _mode5(tg: Telegram, pos: int, start: int) -> None:
     if enc_len > len(payload):
         raise Fail(Reject.DECRYPT_FAILED, f"CFG declares {nblocks} encrypted blocks, only {len(payload)} bytes")
     keys = _candidate_keys(tg)
+    iv = b""
     if keys:
         if tg.tpl_identity is not None:
             m, a = d[pos + 5:pos + 7], d[pos + 1:pos + 5] + d[pos + 7:pos + 9]
@@ -334,21 +345,8 @@ def _mode5(tg: Telegram, pos: int, start: int) -> None:
             raise Fail(Reject.UNSUPPORTED_SECURITY, "mode 5 without an address to build the IV")
         else:
             m, a = d[2:4], d[4:10]
-        ct = payload[:enc_len]
-        for key in keys:
-            pt = sec.cbc_decrypt(key, sec.mode5_iv(m, a, tg.acc), ct)
-            if pt[:2] == b"\x2f\x2f":
-                tg.payload = pt + payload[enc_len:]
-                tg.decryption = "decrypted"
-                tg._key = key
-                return
-    if payload[:2] == b"\x2f\x2f":
-        tg.payload = payload
-        tg.decryption = "already_decrypted"
-        return
-    if keys:
-        raise Fail(Reject.WRONG_KEY, "mode 5: decrypted data does not start with 2F2F")
-    raise Fail(Reject.NO_KEY, "mode 5 encrypted and no key configured for this meter")
+        iv = sec.mode5_iv(m, a, tg.acc)
+    _decrypt_checked(tg, payload, enc_len, keys, lambda key, ct: sec.cbc_decrypt(key, iv, ct), "mode 5")
 
 
 def _mode7(tg: Telegram, pos: int, start: int) -> None:

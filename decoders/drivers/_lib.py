@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any, ClassVar
 
 from decoders.drivers.base import Driver
-from decoders.model import Alarm, Identity, Reading
+from decoders.model import Alarm, Identity, Reading, Rejection
 from decoders.telegram import Telegram
 
 HOURS_PER_YEAR = 365.2425 * 24
@@ -642,3 +642,20 @@ def error_flags(name: str = "status", bits: tuple[tuple[Any, ...], ...] = (), ma
 
 __all__ = ["F", "Field", "LIB", "Lookup", "SpecDriver", "date_text", "datetime_text", "error_flags",
            "field", "join_status", "lib", "months_back", "num", "raw_uint", "tpl_status_words"]
+
+
+class OpaqueModeDriver(SpecDriver):
+    """A SpecDriver for meters whose payload uses a security mode (8-15) this decoder does not implement:
+    the telegram is still reported, with what the clear header says (the TPL status), as the reference
+    decoder does, instead of being rejected."""
+
+    status = "tpl"
+    opaque_security_modes = frozenset(range(8, 16))
+
+    def payload(self, tg: Telegram) -> Rejection | None:
+        if tg.decryption == "pending" and tg.security_mode in self.opaque_security_modes:
+            tg.readings = []
+            tg.decryption = "not_decrypted"
+            return None
+        return super().payload(tg)
+

@@ -7,24 +7,11 @@ does, the telegram is still reported with what the unencrypted header says: the 
 from __future__ import annotations
 
 from decoders.drivers import register
-from decoders.drivers._lib import SpecDriver
-from decoders.model import Rejection
-from decoders.telegram import Telegram
+from decoders.drivers._lib import OpaqueModeDriver
 
 
 @register
-class LandisGyrGas(SpecDriver):
+class LandisGyrGas(OpaqueModeDriver):
     name = "landisgyrgas"
     meter_type = "GasMeter"
     detect = frozenset({("LGB", 0x50, 0x03)})
-    opaque_security_modes = frozenset(range(8, 16))
-    status = "tpl"
-
-    def payload(self, tg: Telegram) -> Rejection | None:
-        if tg.decryption == "pending" and tg.security_mode in self.opaque_security_modes:
-            tg.readings = []
-            tg.decryption = "not_decrypted"
-            return None
-        return super().payload(tg)
-
-

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import decoders.records as rec
-from decoders import DecoderState, KeyStore, decode
+from tests.drivers.golden import decode_frames
 
 
 @pytest.fixture
@@ -41,13 +41,7 @@ def planned(data: bytes):
 
 
 def _decode_all(corpus):
-    out = []
-    for case in corpus:
-        keys = KeyStore.single(case["key"]) if case.get("key") else None
-        state = DecoderState()
-        for t in [*case.get("prior_telegrams", []), case["telegram"]]:
-            out.append(repr(decode(bytes.fromhex(t), keys=keys, state=state, driver=case.get("driver"))))
-    return out
+    return [repr(r) for r in decode_frames(corpus)]
 
 
 def test_corpus_decodes_identical_with_and_without_plans(corpus, fresh_plans, monkeypatch):

@@ -14,10 +14,11 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from decoders import DecoderState, KeyStore, decode
+from decoders import decode
 from decoders.cli import _default
 from decoders.model import Alarm, Decoded, Identity, Reading, Reject, Rejection
 from decoders.output import decoded_json, to_json
+from tests.drivers.golden import decode_frames
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,13 +38,9 @@ def check(r) -> None:
 
 def test_whole_corpus(corpus):
     n = 0
-    for case in corpus:
-        keys = KeyStore.single(case["key"]) if case.get("key") else None
-        state = DecoderState()
-        for t in [*case.get("prior_telegrams", []), case["telegram"]]:
-            r = decode(bytes.fromhex(t), keys=keys, state=state, driver=case.get("driver"))
-            check(r)
-            n += r.ok
+    for r in decode_frames(corpus):
+        check(r)
+        n += r.ok
     assert n > 280
 
 

@@ -8,24 +8,20 @@ import json
 
 import orjson
 
-from decoders import DecoderState, KeyStore, decode
 from decoders.cli import _default, run
 from decoders.output import _record, records_json
+from tests.drivers.golden import decode_frames
 
 
 def test_records_json_equals_dicts_on_corpus(corpus):
     n = 0
-    for case in corpus:
-        keys = KeyStore.single(case["key"]) if case.get("key") else None
-        state = DecoderState()
-        for t in [*case.get("prior_telegrams", []), case["telegram"]]:
-            r = decode(bytes.fromhex(t), keys=keys, state=state, driver=case.get("driver"))
-            if not r.ok:
-                continue
-            for _ in range(2):  # second time from the cached text
-                got = records_json(r.readings, lambda v: orjson.dumps(v, default=_default))
-                assert got == orjson.dumps([_record(x) for x in r.readings], default=_default)
-            n += len(r.readings)
+    for r in decode_frames(corpus):
+        if not r.ok:
+            continue
+        for _ in range(2):  # second time from the cached text
+            got = records_json(r.readings, lambda v: orjson.dumps(v, default=_default))
+            assert got == orjson.dumps([_record(x) for x in r.readings], default=_default)
+        n += len(r.readings)
     assert n > 1000
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +60,14 @@ def diff(expected: dict[str, Any], got: dict[str, Any]) -> list[str]:
         elif not same(expected[k], got[k]):
             lines.append(f"~ {k}: expected {expected[k]!r}, got {got[k]!r}")
     return lines
+
+
+def decode_frames(cases: list[dict[str, Any]]) -> Iterator[Decoded | Rejection]:
+    """Every frame of every case (prior telegrams first, one DecoderState per case, the case's key as the
+    only key, its driver named), decoded in order."""
+    for case in cases:
+        keys = KeyStore.single(case["key"]) if case.get("key") else None
+        state = DecoderState()
+        for t in [*case.get("prior_telegrams", []), case["telegram"]]:
+            yield decode(bytes.fromhex(t), keys=keys, state=state, driver=case.get("driver"))
+

@@ -10,24 +10,18 @@ from __future__ import annotations
 
 import pytest
 
-from decoders import DecoderState, KeyStore, decode
+from decoders import DecoderState, decode
 from decoders.build import build_telegram
 from decoders.core import link_layer, walk_layers
 from decoders.drivers import by_name, load_all, names
 from decoders.drivers._lib import Field, Lookup, SpecDriver
-from tests.drivers.golden import load_cases
+from tests.drivers.golden import decode_frames, load_cases
 
 CASES = load_cases()
 
 
 def _decode_corpus() -> list[str]:
-    out = []
-    for case in CASES:
-        keys = KeyStore.single(case["key"]) if case.get("key") else None
-        state = DecoderState()
-        for t in [*case.get("prior_telegrams", []), case["telegram"]]:
-            out.append(repr(decode(bytes.fromhex(t), keys=keys, state=state, driver=case.get("driver"))))
-    return out
+    return [repr(r) for r in decode_frames(CASES)]
 
 
 def _planned_layouts() -> int:
