@@ -2,7 +2,8 @@
 
 Pure: no database, no clock. The rules (domain notes §3):
 - water = main meter delta over [start, end) (art. 27 ust. 1), summed over replacements; where no main
-  meter is installed, the norm table (unmetered / temporary connections);
+  meter is installed, the norm table (unmetered / temporary connections), both only for the days inside the
+  contract (active_from .. active_to) when the store has its dates;
 - a faulty main meter bills the average of the 3 months before the fault, else the same span last year,
   else last year's monthly average x the months of malfunction (taryfy reg. 2018);
 - sewage = sewage meter delta where one is fitted (ust. 4), else water + own intakes - legalised garden
@@ -238,7 +239,10 @@ class _Run:
     def water(self) -> Quantity:
         mains = self.role(Role.MAIN)
         parts = [p for i in mains if (p := self.meter_part(i)) is not None]
-        gaps = uncovered([_span(i) for i in mains], self.a, self.b)
+        # a missing main meter (norm days, or the exception) counts only inside the contract, not the
+        # installation span: a temporary connection is billed by norm until its meter is fitted
+        cs, ce = self.contract_span()
+        gaps = uncovered([_span(i) for i in mains], cs, ce) if ce > cs else []
         if gaps:
             entry = self.config.norms.get(self.sp.norm_category)
             if entry is not None:
@@ -296,12 +300,19 @@ class _Run:
         return Quantity(m3, settle, weakest(*used),
                         parts=[*water.parts, *intake.parts, *garden.parts])
 
+    def contract_span(self) -> tuple[datetime, datetime]:
+        """The part of the period inside the contract (active_from .. active_to inclusive, either open), as
+        [start, end); empty (end <= start) when the contract does not overlap the period."""
+        sp = self.sp
+        s = at_midnight(sp.active_from) if sp.active_from else self.a
+        e = at_midnight(sp.active_to) + ONE_DAY if sp.active_to else self.b
+        return max(s, self.a), min(e, self.b)
+
     def active_months(self) -> Fraction:
         """Months of the period the service point was active, exactly (for the subscription)."""
         sp = self.sp
         if sp.active_from is not None or sp.active_to is not None:
-            s = at_midnight(sp.active_from) if sp.active_from else self.a
-            e = at_midnight(sp.active_to) + ONE_DAY if sp.active_to else self.b
+            s, e = self.contract_span()
         elif sp.installations:
             s = min(i.installed_at for i in sp.installations)
             e = max(i.removed_at or FAR for i in sp.installations)

@@ -274,6 +274,62 @@ def test_subscription_contract_dates_win_over_installations():
     assert (sub.quantity, sub.net) == (D("0.3548"), D("1.54"))
 
 
+def test_contract_from_the_21st_with_the_meter_fitted_that_day():
+    # the contract and the meter both start on 21 Oct: the days before are nobody's, not "no main meter"
+    fitted = main([rr(t(2026, 10, 26), "2.5"), rr(t(2026, 11, 1), 6, due=True)], installed_at=t(2026, 10, 21))
+    sp = ServicePoint("SP7", "A7", active_from=date(2026, 10, 21), installations=[fitted])
+    bill = bill_service_point(sp, OCT)
+    # water 6 x 3.83 = 22.98; sewage 6 x 7.25 = 43.50; subscription 11/31 x 4.35 = 1.5435... -> 1.54
+    # net 68.02, VAT 5.4416 -> 5.44, gross 73.46
+    lines = {ln.kind: (ln.quantity, ln.net) for ln in bill.lines}
+    assert lines == {"water": (D("6.000"), D("22.98")), "sewage": (D("6.000"), D("43.50")),
+                     "subscription": (D("0.3548"), D("1.54"))}
+    assert (bill.net, bill.vat, bill.gross) == (D("68.02"), D("5.44"), D("73.46"))
+    assert bill.exceptions == []
+    # a meter fitted only on the 25th leaves 21..25 Oct of the contract without one: still reported, from the 21st
+    late = main(fitted.readings, installed_at=t(2026, 10, 25))
+    bill = bill_service_point(ServicePoint("SP7", active_from=date(2026, 10, 21), installations=[late]), OCT)
+    [exc] = [e for e in bill.exceptions if e.kind == ExceptionKind.NO_MAIN_METER]
+    assert exc.at == t(2026, 10, 21)
+
+
+def test_norm_billed_only_for_the_contract_days():
+    # unmetered house, 4 residents, bathroom with local hot water (3.0 m3/person/month), contract from 11 Nov
+    sp = ServicePoint("SP8", "A8", connection=Connection.UNMETERED, norm_category="household_bath_local_hw",
+                      norm_units=D(4), active_from=date(2026, 11, 11))
+    bill = bill_service_point(sp, NOV)
+    # 3.0 x 4 x 20/30 month = 8.000 m3; water 8 x 3.83 = 30.64; sewage 8 x 7.25 = 58.00;
+    # subscription 20/30 x 4.35 = 2.90; net 91.54, VAT 7.3232 -> 7.32, gross 98.86
+    assert bill.water.m3 == D("8.000") and bill.water.source == Source.NORM
+    assert bill.water.parts[0].note == "3.0 m3/person/month x 4 x 0.6667 months"
+    lines = {ln.kind: (ln.quantity, ln.net) for ln in bill.lines}
+    assert lines == {"water": (D("8.000"), D("30.64")), "sewage": (D("8.000"), D("58.00")),
+                     "subscription": (D("0.6667"), D("2.90"))}
+    assert (bill.net, bill.vat, bill.gross) == (D("91.54"), D("7.32"), D("98.86"))
+    assert bill.exceptions == []
+    # a contract of 11..20 Nov (active_to inclusive): 3.0 x 4 x 10/30 = 4.000 m3
+    sp.active_to = date(2026, 11, 20)
+    assert bill_service_point(sp, NOV).water.m3 == D("4.000")
+
+
+def test_temporary_connection_norm_from_the_contract_until_the_meter(tmp_path):
+    # a building site: contract from 11 Nov, meter fitted 21 Nov; the norm covers 11..21 Nov, not the whole
+    # month (contract) and not nothing (the installation span would start only at the meter)
+    norms = tmp_path / "norms.csv"
+    norms.write_text("category,unit,value,description\nbuilding_site,site,6,example site norm\n")
+    cfg = BillingConfig(norms=NormTable.from_csv(norms))
+    meter = main([rr(t(2026, 12, 1), 4, due=True)], installed_at=t(2026, 11, 21), initial_value=D(1))
+    sp = ServicePoint("SP9", connection=Connection.TEMPORARY, norm_category="building_site", norm_units=D(1),
+                      sewered=False, active_from=date(2026, 11, 11), installations=[meter])
+    bill = bill_service_point(sp, NOV, cfg)
+    # norm 6 x 1 x 10/30 = 2.000 m3 + metered 4 - 1 = 3 m3 -> 5.000 m3 x 3.83 = 19.15; no sewage;
+    # subscription 20/30 x 4.35 = 2.90; net 22.05, VAT 1.764 -> 1.76, gross 23.81
+    assert [(p.meter_id, p.consumption) for p in bill.water.parts] == [("M1", D(3)),
+                                                                       ("norm:building_site", D("2.000"))]
+    assert (bill.water.m3, bill.sewage.m3) == (D("5.000"), 0)
+    assert (bill.net, bill.vat, bill.gross) == (D("22.05"), D("1.76"), D("23.81"))
+
+
 def test_submeter_above_main_is_an_exception_not_a_negative_bill():
     sp = ServicePoint("SP1", installations=[
         main([rr(t(2026, 10, 1), 100), rr(t(2026, 11, 1), 110)]),

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.billing.engine import bill_service_point
-from server.billing.model import Installation, RegisterReading, Role, ServicePoint, Source
+from server.billing.model import Connection, Installation, RegisterReading, Role, ServicePoint, Source
 from server.billing.period import Period
 from server.billing.tariff import MWIK_KK_2019, money
 
@@ -133,11 +133,12 @@ def test_reverse_flow_never_bills_negative_and_positions_telescope(steps, data):
 @settings(max_examples=150, deadline=None)
 @given(start=st.integers(0, 23), count=st.integers(1, 12), before=st.integers(0, 400), after=st.integers(0, 400),
        contract=st.sampled_from(["none", "from", "to", "both"]), fitted=st.booleans(), removed=st.booleans(),
-       delta=litres)
+       delta=litres, norm=st.booleans())
 def test_full_period_subscription_is_charged_as_before(start, count, before, after, contract, fitted, removed,
-                                                       delta):
+                                                       delta, norm):
     """A service point active over the whole period (by its contract dates, or without them by its meters, or
-    with neither) pays subscription x the period's months, exactly the old charge, whatever else it has."""
+    with neither) pays subscription x the period's months, exactly the old charge, whatever else it has; and its
+    contract dates change nothing else either (water, norms, exceptions)."""
     period = Period.month(2025 + start // 12, start % 12 + 1, count)
     a, b = period.start_at, period.end_at
     first_day, last_day = period.start - timedelta(days=before), period.end - timedelta(days=1) + timedelta(days=after)
@@ -146,10 +147,14 @@ def test_full_period_subscription_is_charged_as_before(start, count, before, aft
         insts.append(Installation("M", Role.MAIN, a - timedelta(days=before),
                                   removed_at=b + timedelta(days=after) if removed else None,
                                   readings=[RegisterReading(a, D(0)), RegisterReading(b, delta)]))
+    kw = {"connection": Connection.UNMETERED, "norm_category": "household_wc", "norm_units": D(2)} if norm else {}
     sp = ServicePoint("SP", installations=insts,
                       active_from=first_day if contract in ("from", "both") else None,
-                      active_to=last_day if contract in ("to", "both") else None)
+                      active_to=last_day if contract in ("to", "both") else None, **kw)
     bill = bill_service_point(sp, period)
+    undated = bill_service_point(ServicePoint("SP", installations=insts, **kw), period)
+    assert (bill.water, bill.sewage, bill.lines, bill.net, bill.gross, bill.exceptions) == (
+        undated.water, undated.sewage, undated.lines, undated.net, undated.gross, undated.exceptions)
     [sub] = [ln for ln in bill.lines if ln.kind == "subscription"]
     old = money(MWIK_KK_2019.subscription * period.months)
     assert (sub.quantity, sub.unit, sub.unit_price, sub.net) == (D(period.months), "month",
