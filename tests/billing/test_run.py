@@ -15,7 +15,8 @@ from sqlalchemy import create_engine, text
 
 from amr.cli import main as amr
 from server import db
-from server.billing.engine import BillingConfig
+from server.billing.engine import BillingConfig, bill_service_point
+from server.billing.load import load_inputs, load_service_point
 from server.billing.period import Period
 from server.billing.run import run_billing
 from server.billing.sample import seed_sample, t
@@ -81,6 +82,23 @@ def test_contract_end_from_the_store_pro_rates_the_subscription(store, tmp_path)
     # 10/31 month x 4.35 = 1.4032 -> 1.40; 38.30 + 58.00 + 1.40 = 97.70 net, VAT 7.816 -> 7.82, 105.52 gross
     assert (sp1["subscription_months"], sp1["subscription_net"]) == ("0.3226", "1.40")
     assert (sp1["net"], sp1["vat"], sp1["gross"]) == ("97.70", "7.82", "105.52")
+
+
+def test_load_service_point_carries_the_contract_dates(store):
+    """The API's consumption history loads one service point by itself (`load_service_point`): the contract
+    dates reach the engine there as they do through a run's `load_inputs`."""
+    seed_sample(store)
+    store.upsert_service_point("SP-001", active_from=date(2026, 10, 21), active_to=date(2027, 3, 31))
+    oct_ = Period.parse("2026-10")
+    _, _, sp = load_service_point(store, "SP-001", oct_.start_at, oct_.end_at)
+    assert (sp.active_from, sp.active_to) == (date(2026, 10, 21), date(2027, 3, 31))
+    [(_, _, via_run)] = [p for p in load_inputs(store, oct_).points if p[2].id == "SP-001"]
+    assert (via_run.active_from, via_run.active_to) == (sp.active_from, sp.active_to)
+    # and they take effect: subscription 11/31 x 4.35 = 1.5435... -> 1.54
+    [sub] = [ln for ln in bill_service_point(sp, oct_).lines if ln.kind == "subscription"]
+    assert (sub.quantity, sub.net) == (D("0.3548"), D("1.54"))
+    _, _, undated = load_service_point(store, "SP-003", oct_.start_at, oct_.end_at)
+    assert (undated.active_from, undated.active_to) == (None, None)
 
 
 def test_cli_bill(store, tmp_path):
