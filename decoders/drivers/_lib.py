@@ -83,6 +83,21 @@ def months_back_iso(text: str, n: int) -> str:
     return months_back(_dt.date.fromisoformat(text), n).isoformat()
 
 
+def month_history_dates(tg: Telegram, out: dict[str, Any], quantity: str, first: int, last: int,
+                        name: str) -> None:
+    """Monthly histories that send one date only, at storage `first`: the value at storage first+n
+    belongs to that date n months back. Adds `name.format(n=n + 1)` for each instantaneous `quantity`
+    record in storages first..last."""
+    ref = next((r for r in tg.readings if r.quantity == "date" and r.storage == first), None)
+    text = date_text(ref.raw) if ref is not None else None
+    if text is None:
+        return
+    for r in tg.readings:
+        if r.quantity == quantity and first <= r.storage <= last and r.function == "instantaneous":
+            n = r.storage - first
+            out[name.format(n=n + 1)] = months_back_iso(text, n)
+
+
 def _g_fields(b0: int, b1: int) -> tuple[int, int, int]:
     return 2000 + (((b0 & 0xE0) >> 5) | ((b1 & 0xF0) >> 1)), b1 & 0x0F, b0 & 0x1F
 

@@ -9,11 +9,10 @@ The manufacturer bits of the TPL status byte carry the allocator's own state.
 
 from __future__ import annotations
 
-import datetime as _dt
 from typing import Any
 
 from decoders.drivers import register
-from decoders.drivers._lib import F, SpecDriver, date_text, months_back
+from decoders.drivers._lib import F, SpecDriver, date_text, months_back_iso
 from decoders.model import Alarm
 from decoders.telegram import Telegram
 
@@ -72,9 +71,8 @@ class Caltose(SpecDriver):
         text = date_text(base.raw) if base is not None else None
         if prof is None or text is None or len(prof.raw) < 2 or prof.raw[1] != 0xFE:
             return  # only monthly spacing (0xFE) is known from these meters
-        start = _dt.date.fromisoformat(text)
         for n, v in enumerate(compact_profile_values(prof.raw), 1):
             if v is None:
                 continue
             out[f"consumption_{n}_hca"] = v
-            out[f"consumption_{n}"] = months_back(start, n).isoformat()
+            out[f"consumption_{n}"] = months_back_iso(text, n)

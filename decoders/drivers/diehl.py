@@ -184,7 +184,7 @@ class IzarV2(_Prios):
 
 # --- OMS Diehl water meters -----------------------------------------------------------------------
 
-class _DiehlOms(SpecDriver):
+class DiehlOms(SpecDriver):
     """Standard records; REAL_DATA scrambled payloads are descrambled first (plain ones pass)."""
 
     meter_type = "WaterMeter"
@@ -210,7 +210,7 @@ STATUS_FLAGS = error_flags(mask=0xFFFF)
 
 
 @register
-class Hydrus(_DiehlOms):
+class Hydrus(DiehlOms):
     name = "hydrus"
     detect = frozenset({("DME", 0x70, 0x07), ("DME", 0x76, 0x07), ("HYD", 0x24, 0x07), ("HYD", 0x8B, 0x07),
                         ("HYD", 0x8B, 0x06), ("DME", 0x70, 0x06), ("DME", 0x70, 0x16)})
@@ -231,7 +231,7 @@ class Hydrus(_DiehlOms):
 
 
 @register
-class Dme07(_DiehlOms):
+class Dme07(DiehlOms):
     name = "dme_07"
     detect = frozenset({("DME", 0x7B, 0x07)})
     status = "fields"
@@ -239,7 +239,7 @@ class Dme07(_DiehlOms):
 
 
 @register
-class Dme173(_DiehlOms):
+class Dme173(DiehlOms):
     name = "dme173"
     detect = frozenset({("DME", 0x63, 0x07)})
     status = "tpl"

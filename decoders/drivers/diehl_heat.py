@@ -1,17 +1,17 @@
 """Diehl Metering / Hydrometer (DME, HYD) Sharky heat meters: Sharky 775 and Sharky 774, standard records.
 
 Like the Diehl water meters, they may send Diehl "REAL_DATA" frames (CI 0x7A with CFG bit 12 set): the
-A field in Diehl order and an LFSR-scrambled payload; `_DiehlOms` (diehl.py) undoes both first."""
+A field in Diehl order and an LFSR-scrambled payload; `DiehlOms` (diehl.py) undoes both first."""
 
 from __future__ import annotations
 
 from decoders.drivers import register
 from decoders.drivers._lib import F, error_flags, lib
-from decoders.drivers.diehl import _DiehlOms
+from decoders.drivers.diehl import DiehlOms
 
 
 @register
-class Sharky(_DiehlOms):
+class Sharky(DiehlOms):
     name = "sharky"
     meter_type = "HeatMeter"
     detect = frozenset({("HYD", 0x20, 0x04), ("DME", 0x40, 0x04)})
@@ -36,7 +36,7 @@ class Sharky(_DiehlOms):
 
 
 @register
-class Sharky774(_DiehlOms):
+class Sharky774(DiehlOms):
     name = "sharky774"
     meter_type = "HeatMeter"
     detect = frozenset({("DME", 0x41, 0x04), ("DME", 0x41, 0x0C), ("DME", 0x41, 0x0D)})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from decoders.drivers import register
-from decoders.drivers._lib import F, SpecDriver, date_text, error_flags, lib, months_back_iso
+from decoders.drivers._lib import F, SpecDriver, error_flags, lib, month_history_dates
 from decoders.telegram import Telegram
 
 
@@ -47,13 +47,7 @@ class Evo868(SpecDriver):
     )
 
     def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
-        ref = next((r for r in tg.readings if r.quantity == "date" and r.storage == 8), None)
-        text = date_text(ref.raw) if ref is not None else None
-        if text is None:
-            return
-        for r in tg.readings:
-            if r.quantity == "volume" and 8 <= r.storage <= 19 and r.function == "instantaneous":
-                out[f"history_{r.storage - 7}_date"] = months_back_iso(text, r.storage - 8)
+        month_history_dates(tg, out, "volume", 8, 19, "history_{n}_date")
 
 
 @register
@@ -79,10 +73,4 @@ class Microclima(SpecDriver):
     )
 
     def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
-        ref = next((r for r in tg.readings if r.quantity == "date" and r.storage == 1), None)
-        text = date_text(ref.raw) if ref is not None else None
-        if text is None:
-            return
-        for r in tg.readings:
-            if r.quantity == "energy" and 1 <= r.storage <= 31 and r.function == "instantaneous":
-                out[f"set_date_{r.storage}_date"] = months_back_iso(text, r.storage - 1)
+        month_history_dates(tg, out, "energy", 1, 31, "set_date_{n}_date")
