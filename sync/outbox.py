@@ -14,9 +14,11 @@ Durability model (engineering.md §4.1):
   (raise `OutboxFull`, count it, alarm) instead of dropping the oldest, which would silently lose
   readings that nobody has received yet.
 
-Rows move: pending --lease--> in flight --ack--> deleted, or --release--> pending again (Telegraf's buffer API: Add = append, Batch = lease, Accept = ack,
-Reject = release; the same contract suite runs over every configuration, tests/collector/test_outbox.py). Leases left by a crashed process are released on open (by default) so
-the publisher simply leases them again under a new batch id; the server is idempotent on natural keys.
+Rows move: pending --lease--> in flight --ack--> deleted, or --release--> pending again (Telegraf's
+buffer API: Add = append, Batch = lease, Accept = ack, Reject = release; the same contract suite runs over
+every configuration, tests/collector/test_outbox.py). A lease is a row in `leases` per run of consecutive
+seqs, not a mark on each row. Leases left by a crashed process are released on open (by default) so the
+publisher simply leases them again under a new batch id; the server is idempotent on natural keys.
 """
 
 from __future__ import annotations
