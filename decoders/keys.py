@@ -10,12 +10,17 @@ Keys are secrets: `repr`, `str` and every error message show ids and counts only
 from __future__ import annotations
 
 import csv
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from decoders.model import Identity
+
+_CSV_COLUMNS = frozenset({"id", "key", "manufacturer", "version", "device_type"})
+_FAST_ID = re.compile(r"[0-9A-Fa-f]{1,8}")
+_FAST_KEY = re.compile(r"[0-9A-Fa-f]{16}|[0-9A-Fa-f]{32}")
 
 
 class KeyError_(ValueError):
@@ -82,23 +87,50 @@ class KeyStore:
     def from_rows(cls, rows: Iterable[Mapping[str, Any]], source: str = "keys") -> KeyStore:
         ks = cls()
         for n, row in enumerate(rows, start=1):
-            where = f"{source} entry {n}"
-            row = {str(k).strip().lower(): v for k, v in row.items() if k is not None}
-            if "id" not in row or "key" not in row:
-                raise KeyError_(f"{where}: needs 'id' and 'key'")
-            if row["key"] is None or str(row["key"]).strip() == "":
-                continue  # a meter listed without a key: plain meter
-            ks.add(_norm_id(row["id"], where), _parse_key(str(row["key"]), where),
-                   (row.get("manufacturer") or None),
-                   _int(row.get("version"), where), _int(row.get("device_type"), where))
+            ks._add_row(row, f"{source} entry {n}")
         return ks
+
+    def _add_row(self, row: Mapping[str, Any], where: str) -> None:
+        row = {str(k).strip().lower(): v for k, v in row.items() if k is not None}
+        if "id" not in row or "key" not in row:
+            raise KeyError_(f"{where}: needs 'id' and 'key'")
+        if row["key"] is None or str(row["key"]).strip() == "":
+            return  # a meter listed without a key: plain meter
+        self.add(_norm_id(row["id"], where), _parse_key(str(row["key"]), where),
+                 (row.get("manufacturer") or None),
+                 _int(row.get("version"), where), _int(row.get("device_type"), where))
 
     @classmethod
     def from_csv(cls, path: str | Path) -> KeyStore:
         with open(path, newline="", encoding="utf-8") as f:
-            lines = (line for line in f if line.strip() and not line.lstrip().startswith("#"))
-            reader = csv.DictReader(lines)
-            return cls.from_rows(reader, str(path))
+            lines = [line for line in f if line.strip() and not line.lstrip().startswith("#")]
+        if not lines:
+            return cls()
+        header = next(csv.reader(lines[:1]))
+        names = [h.strip().lower() for h in header]
+        if (any('"' in line for line in lines) or len(set(names)) != len(names)
+                or not {"id", "key"} <= set(names) <= _CSV_COLUMNS):
+            return cls.from_rows(csv.DictReader(lines), str(path))
+        # A utility's key file holds one row per meter (10,000s): rows that are plainly an id and a key go
+        # straight in; anything else (spaces, pinned manufacturer, bad values) takes the checked path.
+        ks = cls()
+        plain = ks._id
+        width = len(names)
+        i_id, i_key = names.index("id"), names.index("key")
+        others = [i for i in range(width) if i not in (i_id, i_key)]
+        fast_id, fast_key, fromhex = _FAST_ID.fullmatch, _FAST_KEY.fullmatch, bytes.fromhex
+        for n, line in enumerate(lines[1:], start=1):
+            parts = line.rstrip("\r\n").split(",")
+            if len(parts) == width and fast_id(parts[i_id]) and fast_key(parts[i_key]) \
+                    and not any(parts[i] for i in others):
+                plain[parts[i_id].zfill(8).lower()] = fromhex(parts[i_key])
+                continue
+            # as csv.DictReader makes it: missing columns None, extra values under None (dropped)
+            row: dict[Any, Any] = dict(zip(header, parts, strict=False))
+            for h in header[len(parts):]:
+                row[h] = None
+            ks._add_row(row, f"{path} entry {n}")
+        return ks
 
     @classmethod
     def from_toml(cls, path: str | Path) -> KeyStore:
