@@ -290,3 +290,11 @@ def test_derive_struct_refuses_variable_fields():
 
     with pytest.raises(TypeError):
         derive_struct(AFL)
+
+
+def test_manufacturer_table_is_the_letter_function():
+    from decoders.tables import manufacturer_letters
+
+    assert len(MANUFACTURERS) == 0x8000
+    assert all(MANUFACTURERS[m] == manufacturer_letters(m) for m in range(0x8000))
+    assert manufacturer_letters(0x2C2D) == "KAM" and manufacturer_letters(0x2C2D | 0x8000) == "KAM"
