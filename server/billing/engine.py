@@ -3,7 +3,10 @@
 Pure: no database, no clock. The rules (domain notes §3):
 - water = main meter delta over [start, end) (art. 27 ust. 1), summed over replacements; where no main
   meter is installed, the norm table (unmetered / temporary connections), both only for the days inside the
-  contract (active_from .. active_to) when the store has its dates;
+  contract (active_from .. active_to) when the store has its dates: every meter (main, sewage, own intake,
+  garden) is valued at the contract's boundaries as at the period's (due-date register, reading,
+  interpolation, estimate), so a customer pays for what went through the meters during their contract and
+  a change of customer inside a period splits its consumption exactly;
 - a faulty main meter bills the average of the 3 months before the fault, else the same span last year,
   else last year's monthly average x the months of malfunction (taryfy reg. 2018);
 - sewage = sewage meter delta where one is fitted (ust. 4), else water + own intakes - legalised garden
@@ -107,6 +110,7 @@ class _Run:
                  opening: Mapping[str, Position]) -> None:
         self.sp, self.period, self.config, self.opening = sp, period, config, opening
         self.a, self.b = period.start_at, period.end_at
+        self.cs, self.ce = self.contract_span()
         self.exceptions: list[BillingException] = []
         self.closing: list[Position] = []
         self.regs = {id(i): Register(i, history_days=config.history_days) for i in sp.installations}
@@ -123,8 +127,8 @@ class _Run:
                    clip_end: datetime | None = None) -> MeterQuantity | None:
         a, b = self.a, self.b
         reg = self.regs[id(inst)]
-        s = max(a, inst.installed_at)
-        e = min(b, inst.removed_at or FAR, clip_end or FAR)
+        s = max(self.cs, inst.installed_at)
+        e = min(self.ce, inst.removed_at or FAR, clip_end or FAR)
         if e <= s:
             return None
         cons = settle = ZERO
@@ -241,8 +245,7 @@ class _Run:
         parts = [p for i in mains if (p := self.meter_part(i)) is not None]
         # a missing main meter (norm days, or the exception) counts only inside the contract, not the
         # installation span: a temporary connection is billed by norm until its meter is fitted
-        cs, ce = self.contract_span()
-        gaps = uncovered([_span(i) for i in mains], cs, ce) if ce > cs else []
+        gaps = uncovered([_span(i) for i in mains], self.cs, self.ce) if self.ce > self.cs else []
         if gaps:
             entry = self.config.norms.get(self.sp.norm_category)
             if entry is not None:

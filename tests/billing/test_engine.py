@@ -330,6 +330,59 @@ def test_temporary_connection_norm_from_the_contract_until_the_meter(tmp_path):
     assert (bill.net, bill.vat, bill.gross) == (D("22.05"), D("1.76"), D("23.81"))
 
 
+def test_metered_water_from_the_contract_start_with_a_meter_fitted_earlier():
+    # the new customer's contract starts on 21 Oct; the main meter and the garden sub-meter were there before
+    sp = ServicePoint("SP10", "A10", active_from=date(2026, 10, 21), installations=[
+        main([rr(t(2026, 10, 1), 100, due=True), rr(t(2026, 10, 11), 105, Source.MANUAL),
+              rr(t(2026, 11, 1), 121, due=True)]),
+        garden([rr(t(2026, 10, 1), 0, Source.SELF_READING), rr(t(2026, 10, 21), 1, Source.SELF_READING),
+                rr(t(2026, 11, 1), 3, Source.SELF_READING)])])
+    bill = bill_service_point(sp, OCT)
+    # main at 21 Oct, between 11 Oct (105) and 1 Nov (121): 105 + 16 x 10/21 = 112.6190... -> 112.619;
+    # water 121 - 112.619 = 8.381 (not the month's 21); garden 3 - 1 = 2 (not 3); sewage 8.381 - 2 = 6.381
+    [m, g] = bill.sewage.parts
+    assert (m.start.at, m.start.value, m.start.method) == (t(2026, 10, 21), D("112.619"), "interpolated")
+    assert (g.start.value, g.consumption) == (D(1), D(2))
+    assert (bill.water.m3, bill.water.source) == (D("8.381"), Source.MANUAL)
+    assert bill.sewage.m3 == D("6.381")
+    # water 8.381 x 3.83 = 32.099 -> 32.10; sewage 6.381 x 7.25 = 46.262 -> 46.26;
+    # subscription 11/31 x 4.35 = 1.5435... -> 1.54; net 79.90, VAT 6.392 -> 6.39, gross 86.29
+    lines = {ln.kind: (ln.quantity, ln.net) for ln in bill.lines}
+    assert lines == {"water": (D("8.381"), D("32.10")), "sewage": (D("6.381"), D("46.26")),
+                     "subscription": (D("0.3548"), D("1.54"))}
+    assert (bill.net, bill.vat, bill.gross) == (D("79.90"), D("6.39"), D("86.29"))
+    assert bill.exceptions == []
+
+
+def _leaving_customer(**kw) -> ServicePoint:
+    """Contract to 10 Nov (last day): the leaving customer's final reading on 11 Nov 00:00 (204); the sewage
+    meter read on 6 Nov (52) and 1 Dec (60)."""
+    m = main([rr(t(2026, 11, 1), 200, due=True), rr(t(2026, 11, 11), 204, Source.MANUAL),
+              *kw.pop("later", [])])
+    sew = Installation("S1", Role.SEWAGE, t(2020, 1, 1), readings=[
+        rr(t(2026, 11, 1), 50, due=True), rr(t(2026, 11, 6), 52), rr(t(2026, 12, 1), 60, due=True)])
+    return ServicePoint("SP11", "A11", active_to=date(2026, 11, 10), installations=[m, sew], **kw)
+
+
+def test_metered_water_and_sewage_meter_up_to_the_contract_end():
+    bill = bill_service_point(_leaving_customer(later=[rr(t(2026, 12, 1), 215, due=True)]), NOV)
+    # water 204 - 200 = 4 (not 15); sewage meter at 11 Nov: 52 + 8 x 5/25 = 53.6, so 3.6 (not 10)
+    # water 4 x 3.83 = 15.32; sewage 3.6 x 7.25 = 26.10; subscription 10/30 x 4.35 = 1.45
+    # net 42.87, VAT 3.4296 -> 3.43, gross 46.30
+    assert (bill.water.m3, bill.sewage.m3) == (D(4), D("3.600"))
+    assert (bill.net, bill.vat, bill.gross) == (D("42.87"), D("3.43"), D("46.30"))
+    assert bill.closing == []   # nothing of this contract is left to open the next period with
+    assert bill.exceptions == []   # the sewage meter covers the whole contract: not partial
+
+
+def test_a_meter_unread_only_after_the_contract_end_is_neither_estimated_nor_reported():
+    # no reading after the leaving customer's final one: the period end would need an estimate, the contract
+    # end does not
+    bill = bill_service_point(_leaving_customer(), NOV)
+    assert (bill.water.m3, bill.water.source) == (D(4), Source.MANUAL)
+    assert bill.exceptions == []
+
+
 def test_submeter_above_main_is_an_exception_not_a_negative_bill():
     sp = ServicePoint("SP1", installations=[
         main([rr(t(2026, 10, 1), 100), rr(t(2026, 11, 1), 110)]),

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from server.billing.engine import bill_service_point
 from server.billing.model import Connection, Installation, RegisterReading, Role, ServicePoint, Source
-from server.billing.period import Period
+from server.billing.period import Period, at_midnight
 from server.billing.tariff import MWIK_KK_2019, money
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -161,3 +161,35 @@ def test_full_period_subscription_is_charged_as_before(start, count, before, aft
                                                                  MWIK_KK_2019.subscription, old)
     others = sum((ln.net for ln in bill.lines if ln.kind != "subscription"), D(0))
     assert bill.net == others + old and bill.vat == money(bill.net * MWIK_KK_2019.vat_rate)
+
+
+@settings(max_examples=150, deadline=None)
+@given(readings=history(months=7), month=st.integers(1, 6), day=st.integers(2, 28), fitted_days=st.integers(0, 60),
+       garden_d=litres)
+def test_a_change_of_customer_splits_the_metered_quantities_exactly(readings, month, day, fitted_days, garden_d):
+    """The leaving customer's contract ends the day before the arriving one's starts: together they are billed
+    exactly the water, garden deduction and sewage of one customer over the whole period (each meter is valued
+    once at the change, estimates included), and neither is billed anything from the other's days."""
+    period = Period.month(2026, month)
+    a, b = period.start_at, period.end_at
+    change = date(2026, month, day)
+    fitted = a - timedelta(days=fitted_days)   # fitted before the period or, with 0, on its first day
+    insts = [
+        Installation("M", Role.MAIN, fitted, readings=[r for r in readings if r.at >= fitted]),
+        Installation("G", Role.GARDEN, fitted, legalised_until=date(2030, 1, 1),
+                     readings=[RegisterReading(a, D(0)), RegisterReading(b, garden_d)]),
+    ]
+    whole = bill_service_point(ServicePoint("SP", installations=insts), period)
+    leaving = bill_service_point(ServicePoint("SP", installations=insts, active_to=change - timedelta(days=1)),
+                                 period)
+    arriving = bill_service_point(ServicePoint("SP", installations=insts, active_from=change), period)
+    assert leaving.water.m3 + arriving.water.m3 == whole.water.m3
+    garden = [sum((p.consumption for p in bill.sewage.parts if p.role == Role.GARDEN), D(0))
+              for bill in (leaving, arriving, whole)]
+    assert garden[0] + garden[1] == garden[2]
+    if all(bill.water.m3 >= g for bill, g in zip((leaving, arriving), garden, strict=False)):
+        assert leaving.sewage.m3 + arriving.sewage.m3 == whole.sewage.m3   # no sub-meter cap on either side
+    for bill, start, end in ((leaving, a, at_midnight(change)), (arriving, at_midnight(change), b)):
+        for part in bill.water.parts + bill.sewage.parts:
+            if part.start is not None:
+                assert start <= part.start.at and part.end.at <= end

@@ -79,9 +79,13 @@ def test_contract_end_from_the_store_pro_rates_the_subscription(store, tmp_path)
     seed_sample(store)
     store.upsert_service_point("SP-001", active_to=date(2026, 10, 10))   # last active day
     sp1 = _rows(run_billing(store, Period.parse("2026-10"), out_dir=tmp_path / "out").files["bills"])["SP-001"]
-    # 10/31 month x 4.35 = 1.4032 -> 1.40; 38.30 + 58.00 + 1.40 = 97.70 net, VAT 7.816 -> 7.82, 105.52 gross
+    # 10/31 month x 4.35 = 1.4032 -> 1.40. The meters count up to 11 Oct 00:00 too, interpolated between the
+    # 1 Oct and 1 Nov readings: main 100 + 10 x 10/31 = 103.226 -> 3.226 m3; garden 5 + 2 x 10/31 = 5.645 ->
+    # 0.645 m3; sewage 3.226 - 0.645 = 2.581 m3. Water 3.226 x 3.83 = 12.356 -> 12.36; sewage 2.581 x 7.25 =
+    # 18.712 -> 18.71; net 12.36 + 18.71 + 1.40 = 32.47, VAT 2.5976 -> 2.60, gross 35.07
     assert (sp1["subscription_months"], sp1["subscription_net"]) == ("0.3226", "1.40")
-    assert (sp1["net"], sp1["vat"], sp1["gross"]) == ("97.70", "7.82", "105.52")
+    assert (sp1["water_m3"], sp1["sewage_m3"]) == ("3.226", "2.581")
+    assert (sp1["net"], sp1["vat"], sp1["gross"]) == ("32.47", "2.60", "35.07")
 
 
 def test_load_service_point_carries_the_contract_dates(store):
