@@ -197,6 +197,11 @@ def _ell(tg: Telegram, pos: int) -> int:
 _AFL_MAC_LEN = {3: 4, 4: 4, 5: 8, 6: 12, 7: 16, 8: 12}
 
 
+def _afl_room(i: int, n: int, end: int) -> None:
+    if i + n > end:
+        raise Fail(Reject.MALFORMED, "AFL fields run past its length")
+
+
 def _afl(tg: Telegram, pos: int) -> int:
     d = tg.data
     _need(tg, pos, 4, "AFL")
@@ -204,20 +209,26 @@ def _afl(tg: Telegram, pos: int) -> int:
     end = pos + 2 + afll
     _need(tg, pos, 2 + afll, "AFL")
     tg.ci_chain.append("AFL:90")
+    if afll < 2:
+        raise Fail(Reject.MALFORMED, f"AFL length {afll} leaves no room for its FCL")
     fcl = d[pos + 2] | d[pos + 3] << 8
     if fcl & 0x4000:
         raise Fail(Reject.UNSUPPORTED_SECURITY, "fragmented AFL messages are not supported")
+    # every field the FCL announces must lie inside AFLL, checked before it is read (end <= len(d))
     i = pos + 4
     afl: dict[str, int] = {"fcl": fcl}
     mcl = None
     if fcl & 0x2000:
+        _afl_room(i, 1, end)
         mcl = d[i]
         afl["mcl"] = mcl
         i += 1
     if fcl & 0x0200:
+        _afl_room(i, 2, end)
         afl["ki"] = d[i] | d[i + 1] << 8
         i += 2
     if fcl & 0x0800:
+        _afl_room(i, 4, end)
         afl["mcr_off"] = i
         tg.message_counter = int.from_bytes(d[i:i + 4], "little")
         i += 4
@@ -226,14 +237,14 @@ def _afl(tg: Telegram, pos: int) -> int:
         mac_len = _AFL_MAC_LEN.get(at)
         if mac_len is None:
             raise Fail(Reject.UNSUPPORTED_SECURITY, f"AFL authentication type {at} not supported")
+        _afl_room(i, mac_len, end)
         afl["mac_off"] = i
         afl["mac_len"] = mac_len
         i += mac_len
     if fcl & 0x1000:
+        _afl_room(i, 2, end)
         afl["ml_off"] = i
         i += 2
-    if i > end:
-        raise Fail(Reject.MALFORMED, "AFL fields run past its length")
     tg.afl = afl
     return end
 

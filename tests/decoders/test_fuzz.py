@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -69,3 +70,17 @@ def test_non_bytes_input():
         assert isinstance(r, Rejection) and r.reason.value == "MALFORMED"
     t = TELEGRAMS[0]
     assert decode(bytearray(t)).ok == decode(memoryview(t)).ok == decode(t).ok
+
+
+# Found by a mutation campaign (corpus and reference telegrams, random byte edits): an AFL whose FCL
+# announces fields beyond the telegram's end was read before its length was checked.
+@pytest.mark.parametrize("hexed", [
+    "10442d191469012501078c207590002c25",   # ELL, then AFL with AFLL 0 and a 2-byte telegram tail
+    "10442d191469012501078c20759002" "0020",  # AFLL 2: FCL announces an MCL (bit 13) after the end
+    "13442d19146901250107" "90030020" "07" "7a00000000",  # AFLL 3 holds FCL + MCL, then a TPL: decodes
+])
+def test_afl_fields_past_the_end_are_typed(hexed):
+    check(bytes.fromhex(hexed))
+    r = decode(bytes.fromhex(hexed))
+    assert "AFL:90" in r.ci_chain
+    assert r.ok == hexed.endswith("7a00000000")
