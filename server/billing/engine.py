@@ -122,6 +122,11 @@ class _Run:
     def role(self, role: Role) -> list[Installation]:
         return [i for i in self.sp.installations if i.role == role]
 
+    def in_contract(self, inst: Installation) -> bool:
+        """Whether the installation was in place during the contract's part of the period: a meter there only
+        before or after it (the previous or next customer's) is no part of this bill, nor of its checks."""
+        return self.cs < self.ce and inst.installed_at < self.ce and (inst.removed_at or FAR) > self.cs
+
     # -- one installation ---------------------------------------------------------------------------
     def meter_part(self, inst: Installation, *, allow_estimate: bool = True,
                    clip_end: datetime | None = None) -> MeterQuantity | None:
@@ -271,7 +276,7 @@ class _Run:
                           " not deducted", inst.meter_id)
                 continue
             legal_end = at_midnight(inst.legalised_until + timedelta(days=1))
-            if legal_end < self.b and inst.installed_at < self.b:
+            if legal_end < self.ce and self.in_contract(inst):
                 self.flag(ExceptionKind.LEGALISATION_EXPIRED, f"legalisation ended {inst.legalised_until}: "
                           "deducted only up to then", inst.meter_id, legal_end)
             p = self.meter_part(inst, allow_estimate=False, clip_end=legal_end)
@@ -283,10 +288,11 @@ class _Run:
         if not self.sp.sewered:
             return Quantity(ZERO, ZERO, water.source)
         meters = self.role(Role.SEWAGE)
-        if any(i.installed_at < self.b and (i.removed_at or FAR) > self.a for i in meters):
+        if any(self.in_contract(i) for i in meters):
             parts = [p for i in meters if (p := self.meter_part(i)) is not None]
-            if uncovered([_span(i) for i in meters], self.a, self.b):
-                self.flag(ExceptionKind.PARTIAL_SEWAGE_METER, "sewage meter covers only part of the period")
+            if uncovered([_span(i) for i in meters], self.cs, self.ce):
+                self.flag(ExceptionKind.PARTIAL_SEWAGE_METER, "sewage meter covers only part of the contract's "
+                          "part of the period")
             return self.sum_parts(parts, Source.ESTIMATE)
         intake = self.sum_parts([p for i in self.role(Role.OWN_INTAKE) if (p := self.meter_part(i))],
                                 water.source)
@@ -332,13 +338,13 @@ class _Run:
                 if self.a <= r.at < self.b:
                     self.flag(ExceptionKind.REVERSE, f"register fell from {r.previous} to {r.value}",
                               inst.meter_id, r.at)
-            if inst.role != Role.GARDEN and inst.installed_at < self.b and (inst.removed_at or FAR) > self.a \
-                    and not reg.real_points(self.a, self.b) \
+            if inst.role != Role.GARDEN and self.in_contract(inst) \
+                    and not reg.real_points(self.cs, self.ce) \
                     and not any(e.kind == ExceptionKind.UNREAD and e.meter_id == inst.meter_id
                                 for e in self.exceptions):
                 # a fitter's installation or removal reading counts: it is a real reading
-                self.flag(ExceptionKind.UNREAD, "no reading inside the period: boundaries interpolated",
-                          inst.meter_id)
+                self.flag(ExceptionKind.UNREAD, "no reading inside the contract's part of the period: "
+                          "boundaries interpolated", inst.meter_id)
             if inst.role != Role.MAIN:
                 continue
             pts = reg.points

@@ -383,6 +383,62 @@ def test_a_meter_unread_only_after_the_contract_end_is_neither_estimated_nor_rep
     assert bill.exceptions == []
 
 
+def test_a_previous_customers_meter_is_no_part_of_the_contract():
+    # M0, the previous customer's meter, was removed on 5 Oct without a final reading (last read 20 Sep); M1 was
+    # fitted then; the contract starts on 21 Oct. M0 would need an estimate up to 5 Oct and has no reading in
+    # October, but none of that is this customer's
+    m0 = main([rr(t(2026, 9, 1), 10), rr(t(2026, 9, 20), 12)], meter="M0", removed_at=t(2026, 10, 5))
+    m1 = main([rr(t(2026, 10, 21), 1, Source.MANUAL), rr(t(2026, 11, 1), 3, due=True)], meter="M1",
+              installed_at=t(2026, 10, 5))
+    bill = bill_service_point(ServicePoint("SP12", active_from=date(2026, 10, 21), installations=[m0, m1]), OCT)
+    assert [(p.meter_id, p.consumption) for p in bill.water.parts] == [("M1", D(2))]
+    assert bill.exceptions == []
+
+
+def test_a_meter_read_in_the_period_but_not_during_the_contract_is_reported_unread():
+    # read on 1 and 10 Oct, then 15 Nov; the contract starts on 21 Oct: both of its boundaries are interpolated
+    m = main([rr(t(2026, 10, 1), 100, due=True), rr(t(2026, 10, 10), 103), rr(t(2026, 11, 15), 115)])
+    bill = bill_service_point(ServicePoint("SP13", active_from=date(2026, 10, 21), installations=[m]), OCT)
+    # 21 Oct: 103 + 12 x 11/36 = 106.667; 1 Nov: 103 + 12 x 22/36 = 110.333 -> 3.666 m3
+    assert bill.water.m3 == D("3.666")
+    assert kinds(bill) == ["unread"]
+
+
+def test_sewage_meter_fitted_with_the_contract_is_not_partial():
+    # contract and sewage meter both from 21 Oct: the meter covers all of the contract's part of October
+    m = main([rr(t(2026, 10, 1), 100, due=True), rr(t(2026, 10, 21), 104, Source.MANUAL),
+              rr(t(2026, 11, 1), 110, due=True)])
+    sew = Installation("S1", Role.SEWAGE, t(2026, 10, 21), readings=[rr(t(2026, 11, 1), 5, due=True)])
+    bill = bill_service_point(ServicePoint("SP14", active_from=date(2026, 10, 21), installations=[m, sew]), OCT)
+    assert (bill.water.m3, bill.sewage.m3) == (D(6), D(5))
+    assert bill.exceptions == []
+    # fitted only on 25 Oct it leaves 21..25 Oct of the contract unmeasured: still reported
+    late = Installation("S1", Role.SEWAGE, t(2026, 10, 25), readings=sew.readings)
+    bill = bill_service_point(ServicePoint("SP14", active_from=date(2026, 10, 21), installations=[m, late]), OCT)
+    assert kinds(bill) == ["partial_sewage_meter"]
+    # the previous customer's sewage meter, removed on 5 Oct, does not make this contract's sewage metered:
+    # sewage = water (6), not nothing
+    gone = Installation("S0", Role.SEWAGE, t(2024, 1, 1), removed_at=t(2026, 10, 5), final_value=D(40),
+                        readings=[rr(t(2026, 10, 1), 39, due=True)])
+    bill = bill_service_point(ServicePoint("SP14", active_from=date(2026, 10, 21), installations=[m, gone]), OCT)
+    assert (bill.water.m3, bill.sewage.m3) == (D(6), D(6))
+    assert bill.exceptions == []
+
+
+def test_garden_legalisation_ending_after_the_contract_is_not_reported():
+    # contract to 10 Nov; the garden sub-meter's legalisation runs until 20 Nov, past the contract: nothing lost
+    m = main([rr(t(2026, 11, 1), 200, due=True), rr(t(2026, 11, 11), 204, Source.MANUAL)])
+    g = garden([rr(t(2026, 11, 1), 0), rr(t(2026, 11, 11), 1)], legalised_until=date(2026, 11, 20))
+    bill = bill_service_point(ServicePoint("SP15", active_to=date(2026, 11, 10), installations=[m, g]), NOV)
+    assert (bill.water.m3, bill.sewage.m3) == (D(4), D(3))
+    assert bill.exceptions == []
+    # until 5 Nov it ends inside the contract: deducted up to 6 Nov 00:00 (0 + 1 x 5/10 = 0.5), and reported
+    g.legalised_until = date(2026, 11, 5)
+    bill = bill_service_point(ServicePoint("SP15", active_to=date(2026, 11, 10), installations=[m, g]), NOV)
+    assert bill.sewage.m3 == D("3.5")
+    assert kinds(bill) == ["legalisation_expired"]
+
+
 def test_submeter_above_main_is_an_exception_not_a_negative_bill():
     sp = ServicePoint("SP1", installations=[
         main([rr(t(2026, 10, 1), 100), rr(t(2026, 11, 1), 110)]),
