@@ -1,8 +1,13 @@
 """Consumption norms for connections without a main meter (art. 27 ust. 1 and 3).
 
 A configurable table, not constants: the regulation's tables differ by category and unit (per resident,
-per unit of construction work ...), utilities pick the sewered/cesspool variant, and table 7 (construction
-works) has to be copied from the official text by whoever configures a temporary connection.
+per unit of construction work ...), utilities pick the sewered/cesspool variant, and table 7 ("Roboty
+budowlane", construction works) has to be copied from the official text by whoever configures a temporary
+connection. It has no defaults here because its figures could not be retrieved (searched 2026-11-25: the
+reproductions of the regulation found, e.g. https://www.ppr.pl/ekonomia/prawo-i-finanse/rozporzadzenie-2582
+and http://docplayer.pl/255772-Rozporzadzenie-ministra-infrastruktury-z-dnia-14-stycznia-2002-r-w-sprawie-okreslenia-przecietnych-norm-zuzycia-wody.html,
+list table 7 by name, but the parts of them that could be read show only the list and table 1); a value
+taken from anywhere but Dz.U. 2002 nr 8 poz. 70 would bill customers by a guess.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ class NormError(ValueError):
 
 
 # Rozporządzenie MI z 14 stycznia 2002 r., table 1 (households, per resident), the higher value of each
-# range (buildings connected to the sewer), m3 per person per month = L/day x 30 / 1000. The printed
-# 4.2-5.4 for central hot water disagrees with 160 L/day (4.8); 4.8 is used until checked against Dz.U.
+# range (buildings connected to the sewer), m3 per person per month = L/day x 30 / 1000. Rows 1-4 agree with
+# the reproductions above; row 5 (central hot water) is printed as 140-160 L/day beside 4,2-5,4 m3/month in
+# another one (https://doczz.pl/doc/2366598, a utility's extract of Dz.U. 2002 nr 8 poz. 70), so the
+# disagreement (160 L/day x 30 = 4.8) is in the published text, not a copying slip of ours. 4.8 is used until
+# the Dz.U. scan says which column is right: 5.4 would bill more than the per-day norm the row states.
 DEFAULT_NORMS: tuple[NormEntry, ...] = (
     NormEntry("household_outside_tap", "person", Decimal("0.9"), "tap outside, no WC or bath"),
     NormEntry("household_wc", "person", Decimal("1.8"), "water and WC, no bathroom"),
