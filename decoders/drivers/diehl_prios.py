@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import enum
 
+from decoders.tables import MANUFACTURERS
+
 # Published default PRIOS keys (8 bytes each; the LFSR uses the XOR of their two 32-bit halves).
 DEFAULT_KEYS: tuple[bytes, ...] = (
     bytes.fromhex("39BC8A10E66D83F8"),
@@ -38,16 +40,11 @@ class Interpretation(enum.Enum):
     RESERVED = "RESERVED"
 
 
-def manufacturer_letters(m_field: int) -> str:
-    m = m_field & 0x7FFF
-    return "".join(chr(((m >> s) & 0x1F) + 64) for s in (10, 5, 0))
-
-
 def interpretation(frame: bytes) -> Interpretation:
     """How a Diehl frame must be read, from C, M, CI and (for 0x7A) the CFG mode bits."""
     if len(frame) < HEADER_LEN:
         return Interpretation.NA
-    mfct = manufacturer_letters(frame[2] | frame[3] << 8)
+    mfct = MANUFACTURERS[(frame[2] | frame[3] << 8) & 0x7FFF]
     if mfct not in DIEHL_MANUFACTURERS or frame[1] not in (0x44, 0x46):
         return Interpretation.NA
     ci = frame[10]
@@ -103,6 +100,7 @@ def _tables() -> tuple[list[int], list[int], list[int], list[int]]:
 
 
 _T0, _T1, _T2, _T3 = _tables()
+_DEFAULT_SEEDS = tuple(fold_key(k) for k in DEFAULT_KEYS)
 
 
 def _register(frame: bytes, seed: int) -> int:
@@ -121,10 +119,10 @@ def _keystream_xor(frame: bytes, seed: int, limit: int | None = None) -> bytearr
     return out
 
 
-def _seeds(user_key: bytes | None) -> list[int]:
+def _seeds(user_key: bytes | None) -> tuple[int, ...]:
     if user_key:
-        return [fold_key(user_key)]
-    return [fold_key(k) for k in DEFAULT_KEYS]
+        return (fold_key(user_key),)
+    return _DEFAULT_SEEDS
 
 
 def prios_descramble(frame: bytes, user_key: bytes | None = None) -> bytes | None:
