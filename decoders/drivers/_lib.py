@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from decoders.drivers.base import Driver
 from decoders.model import Alarm, Identity, Reading, Rejection
+from decoders.tables import MANUFACTURERS
 from decoders.telegram import Telegram
 
 HOURS_PER_YEAR = 365.2425 * 24
@@ -394,8 +395,7 @@ def secondary_address(tg: Telegram) -> None:
     for r in tg.readings:
         if r.dif_vif == "0779" and len(r.raw) == 8:
             raw = r.raw
-            m = raw[4] | raw[5] << 8
-            letters = "".join(chr(((m & 0x7FFF) >> s) % 32 + 64) for s in (10, 5, 0))
+            letters = MANUFACTURERS[(raw[4] | raw[5] << 8) & 0x7FFF]
             ident = raw[3::-1].hex().upper()
             # the same id as the link layer: the link-layer address stays the one reported
             same = tg.identity is not None and tg.identity.id == ident
