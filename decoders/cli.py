@@ -76,12 +76,31 @@ def _default(o: Any) -> Any:
     return str(o)
 
 
+def _finite(o: Any) -> Any:
+    if type(o) is float:
+        return o if o - o == 0.0 else None  # NaN and infinities: null, as orjson writes them
+    if type(o) is dict:
+        return {k: _finite(v) for k, v in o.items()}
+    if type(o) in (list, tuple):
+        return [_finite(v) for v in o]
+    return o
+
+
+def _json_bytes(obj: Any) -> bytes:
+    """Python's json for what orjson refuses: integers beyond 64 bits, which a long binary record read
+    as a number gives (a transmission counter, a status word). Same compact text otherwise."""
+    return json.dumps(_finite(obj), separators=(",", ":"), ensure_ascii=False, default=_default).encode()
+
+
 def _encoder() -> Callable[[Any], str]:
     try:  # orjson is several times faster than json for our record lists; same JSON text
         import orjson
 
         def dumps(obj: Any) -> str:
-            return orjson.dumps(obj, default=_default).decode()
+            try:
+                return orjson.dumps(obj, default=_default).decode()
+            except TypeError:
+                return _json_bytes(obj).decode()
 
         return dumps
     except ImportError:  # pragma: no cover
@@ -119,7 +138,10 @@ def _emitter(out: TextIO, fmt: str) -> tuple[Callable[[Any], None], Callable[[An
             add(obj)
             add(b"\n")
         else:
-            add(raw_dumps(obj, default=_default, option=option))
+            try:
+                add(raw_dumps(obj, default=_default, option=option))
+            except TypeError:
+                add(_json_bytes(obj) + b"\n")
         if len(pending) >= 512:
             buf.write(b"".join(pending))
             pending.clear()
@@ -131,7 +153,10 @@ def _emitter(out: TextIO, fmt: str) -> tuple[Callable[[Any], None], Callable[[An
         buf.flush()
 
     def render_json(r: Any) -> bytes:
-        return decoded_json(r, value_dumps)
+        try:
+            return decoded_json(r, value_dumps)
+        except TypeError:
+            return _json_bytes(to_json(r))
 
     out.flush()  # anything already written as text goes first
     return emit, (to_wmbusmeters if fmt == "wmbusmeters" else render_json), flush

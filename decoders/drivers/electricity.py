@@ -138,12 +138,13 @@ class Em24(SpecDriver):
     )
 
     def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
-        # Apparent energy is derived from active and reactive energy.
+        # Apparent energy is derived from active and reactive energy (numbers only: a meter may send an
+        # energy record as LVAR text, which the table passes through as it came)
         for kind in ("consumption", "production"):
             a = out.get(f"total_energy_{kind}_kwh")
             r = out.get(f"total_reactive_energy_{kind}_kvarh")
             out[f"total_apparent_energy_{kind}_kvah"] = (
-                num(math.hypot(a, r)) if a is not None and r is not None else None)
+                num(math.hypot(a, r)) if type(a) in (int, float) and type(r) in (int, float) else None)
         out.setdefault("frequency_hz", None)
 
 

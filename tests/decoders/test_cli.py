@@ -94,3 +94,45 @@ def test_state_carries_across_lines():
 def test_unknown_driver_falls_back_to_detection():
     out = run(["--driver", "no-such-driver", PLAIN])
     assert out[0]["_"] == "decoded" and any("unknown" in n for n in out[0]["notes"])
+
+
+# Found by a mutation campaign: a long binary record read as a number gives an integer beyond 64 bits
+# (qsmoke's transmission counter, c5isf's status word), which orjson refuses; the CLI died on the line.
+BIG_INT_LINES = [
+    {"telegram": "3e449344867f7945211a780dfd08f081027c034955230082026cffff818d7c034c41230082036cffff03fd17000000326c"
+                 "ffff046d0f0abc2b02fdac7e1100", "driver": "qsmoke"},
+    {"telegram": "e544496a55554455880d7a320200002f2f0406000000000413000000000dfd172400848001060000000082800"
+                 "16c2124c480010600000080c280016cffff84810106000000808281016cffffc481010600000080c281016cffff8482"
+                 "0106000000808282016cffffc482010600000080c282016cffff848301060000008d8283016cffffc4830106000000"
+                 "80c283016cffff84840106000000808284016cffffc484010600000080c284016cffff848501060000008082850"
+                 "16cffffc485010600000080c285016cffff84860106000000808286016cffffc486010600000080c286016cffff",
+     "driver": "c5isf"},
+]
+
+
+def test_integers_beyond_64_bits_are_printed_not_fatal():
+    lines = "\n".join(json.dumps(x) for x in BIG_INT_LINES) + "\n" + PLAIN + "\n"
+    for fmt in ("json", "wmbusmeters"):
+        out = run(["--format", fmt, "-"], input=lines)
+        assert len(out) == 3 and out[2]["_"] in ("decoded", "telegram")
+        fields = [o["fields"] if fmt == "json" else o for o in out]
+        assert fields[0]["transmission_counter"] > 2 ** 64
+        if fmt == "json":
+            assert out[1]["alarm_bits"]["status"] > 2 ** 64
+
+
+def test_the_fallback_text_is_the_same_document():
+    """`_json_bytes(to_json(r))` (the path for what orjson refuses) reads back as the same JSON as the fast
+    path, over the corpus."""
+    import orjson
+
+    from decoders import DecoderState, decode
+    from decoders.cli import _default, _json_bytes
+    from decoders.output import decoded_json, to_json
+    from tests.decoders.test_fuzz import TELEGRAMS
+
+    state = DecoderState()
+    for t in TELEGRAMS:
+        r = decode(t, state=state)
+        fast = decoded_json(r, lambda v: orjson.dumps(v, default=_default))
+        assert json.loads(_json_bytes(to_json(r))) == json.loads(fast), t.hex()

@@ -84,3 +84,13 @@ def test_afl_fields_past_the_end_are_typed(hexed):
     r = decode(bytes.fromhex(hexed))
     assert "AFL:90" in r.ci_chain
     assert r.ok == hexed.endswith("7a00000000")
+
+
+def test_em24_energy_sent_as_text_is_no_internal_error():
+    """Found by the same campaign: an energy record sent as LVAR text reached em24's apparent-energy
+    computation (hypot of two numbers)."""
+    t = bytes.fromhex("4144361c0202020200028c209a7a9a0030252f2f0d050100000004fb82750000000004fb82f51c00000000042a0000"
+                      "000001fd17002f2f2f2f2f2f2f2f2f2f082f2f")
+    check(t)
+    r = decode(t)
+    assert r.ok and r.driver == "em24" and r.fields["total_apparent_energy_consumption_kvah"] is None
