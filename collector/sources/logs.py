@@ -23,6 +23,7 @@ import csv
 import gzip
 import io
 import json
+import math
 import os
 import queue
 import re
@@ -105,12 +106,40 @@ class CaptureParser(Parser):
             return []
         try:
             frame = Frame.from_dict(json.loads(text))
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            return [_rejected("SYNTAX", f"capture line: {exc}", line)]
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            return [_rejected("SYNTAX", f"capture line: {type(exc).__name__}: {str(exc)[:120]}", line)]
+        bad = _capture_field_error(frame)
+        if bad:
+            # Frame.from_dict takes any JSON type; a damaged line would otherwise replay as a Frame that fails
+            # later (an rssi of "abc" breaks dedup, and the importer dead-letters the whole batch that holds it).
+            return [_rejected("SYNTAX", f"capture line: {bad}", line)]
         t = frame.telegram
         if not t or t[0] != len(t) - 1:  # captures hold normalised telegrams; anything else is damage
             return [_rejected("LENGTH", f"capture telegram of {len(t)} bytes with L={t[0] if t else None}", line)]
         return [Entry(frame=frame, received_at=frame.received_at)]
+
+
+def _is_num(v: Any) -> bool:
+    return v.__class__ in (int, float)
+
+
+def _capture_field_error(frame: Frame) -> str | None:
+    """What the wire format (sync.messages) would refuse in a Frame read back from a capture line."""
+    if frame.source.__class__ is not str:
+        return "source is not a string"
+    for name in ("link_mode", "frame_format"):
+        if getattr(frame, name) is not None and getattr(frame, name).__class__ is not str:
+            return f"{name} is not a string"
+    for name in ("rssi_dbm", "snr_db", "freq_offset_hz", "stream_time"):
+        if getattr(frame, name) is not None and not _is_num(getattr(frame, name)):
+            return f"{name} is not a number"
+    if frame.crc_ok is not None and frame.crc_ok.__class__ is not bool:
+        return "crc_ok is not true/false/null"
+    p = frame.position
+    if p is not None and not (_is_num(p.lat) and _is_num(p.lon)
+                              and (p.speed_kmh is None or _is_num(p.speed_kmh))):
+        return "position is not numeric"
+    return None
 
 
 class RtlWmbusParser(Parser):
@@ -159,8 +188,8 @@ class Rtl433JsonParser(Parser):
             return []
         try:
             obj = json.loads(text)
-        except ValueError as exc:
-            return [_rejected("SYNTAX", f"rtl_433 JSON: {exc}", line)]
+        except (ValueError, RecursionError) as exc:
+            return [_rejected("SYNTAX", f"rtl_433 JSON: {type(exc).__name__}: {str(exc)[:120]}", line)]
         return _rtl433_entry(obj, line)
 
 
@@ -179,6 +208,9 @@ def _rtl433_entry(obj: dict[str, Any], raw: bytes) -> list[Entry]:
             offset = float(when[1:].rstrip("s"))
         except ValueError:
             offset = None
+        if offset is not None and not math.isfinite(offset):
+            # "@inf"/"@nan" would wait forever under timed replay and cannot date a frame.
+            return [_rejected("SYNTAX", f"rtl_433 time {when[:40]!r} is not a finite offset", raw)]
     else:
         received = _utc(when)
     snr = obj.get("snr")
@@ -363,7 +395,7 @@ def sniff(lines: list[bytes], *, binary: bool) -> str:
     if first.startswith("{"):
         try:
             obj = json.loads(first)
-        except ValueError:
+        except (ValueError, RecursionError):
             obj = {}
         if isinstance(obj, dict) and "telegram" in obj and "received_at" in obj:
             return "capture"
@@ -596,7 +628,11 @@ class LogSource(Source):
         if received is None and entry.offset_s is not None:
             if self._base_time is None:
                 self._base_time = self._start_time or self.now()
-            received = self._base_time + timedelta(seconds=entry.offset_s)
+            try:
+                received = self._base_time + timedelta(seconds=entry.offset_s)
+            except (OverflowError, ValueError):
+                self.reject("SYNTAX", f"time offset {entry.offset_s!r} s is out of range", entry.data)
+                return None
         return self.make_frame(entry.data, link_mode=entry.link_mode or self.default_link_mode,
                                rssi_dbm=entry.rssi_dbm, received_at=received, crc_ok=entry.crc_ok,
                                crcs=entry.crcs, snr_db=entry.snr_db)
