@@ -14,6 +14,7 @@ import bisect
 import datetime as dt
 import json
 import logging
+import math
 import socket
 import threading
 import time
@@ -167,6 +168,9 @@ class NmeaGps(Gps):
         except (TypeError, ValueError, AttributeError):
             self.counters["bad"] += 1
             return None
+        if not _plausible(pos):
+            self.counters["bad"] += 1
+            return None
         self.add_fix(pos, at)
         return pos
 
@@ -186,6 +190,15 @@ class NmeaGps(Gps):
                 if len(buf) > 4096:  # no newline in 4 KB: not NMEA, resynchronise
                     self.counters["bad"] += 1
                     buf = b""
+
+
+def _plausible(pos: Position) -> bool:
+    """A fix on the globe with a forward speed. Without a checksum a digit inserted by line noise turns
+    5021.12345 into 50021.12345 (latitude 500) and pynmea2 takes it; gpsd may send NaN for unknown fields."""
+    if not (math.isfinite(pos.lat) and math.isfinite(pos.lon) and -90.0 <= pos.lat <= 90.0
+            and -180.0 <= pos.lon <= 180.0):
+        return False
+    return pos.speed_kmh is None or (math.isfinite(pos.speed_kmh) and pos.speed_kmh >= 0.0)
 
 
 def _checksum_ok(line: str) -> bool:
@@ -220,10 +233,15 @@ class GpsdGps(Gps):
                 return None
             speed = report.get("speed")
             t = report.get("time")
+            if t is not None and not isinstance(t, str):
+                raise TypeError(f"TPV time {t!r}")
             fix_time = dt.datetime.fromisoformat(t.replace("Z", "+00:00")) if t else None
             pos = Position(float(report["lat"]), float(report["lon"]),
                            float(speed) * 3.6 if speed is not None else None, fix_time)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf) for a "mode" of 1e999
+            self.counters["bad"] += 1
+            return None
+        if not _plausible(pos):
             self.counters["bad"] += 1
             return None
         self.add_fix(pos, at)
