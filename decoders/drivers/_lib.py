@@ -286,7 +286,12 @@ class Field:
 
     def _render(self, r: Reading) -> Any:
         if self.fmt is not None:
-            return self.fmt(r)
+            try:
+                return self.fmt(r)
+            except (IndexError, ValueError, TypeError, OverflowError):
+                # a formatter reads its record's bytes in the family's own layout; a record of another
+                # length or coding under the same header (a corrupt or unusual telegram) has no value
+                return OMIT
         k = self.kind
         if k == "num":
             v = r.value

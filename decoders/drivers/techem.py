@@ -146,8 +146,9 @@ class Compact5(_TechemMfct):
     spec = (F("previous", "energy", "kwh", storage=1), F("current", "energy", "kwh"))
 
     def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
-        if "previous_kwh" in out and "current_kwh" in out:
-            out["total_kwh"] = num(out["previous_kwh"] + out["current_kwh"])
+        prev, cur = out.get("previous_kwh"), out.get("current_kwh")
+        if type(prev) in (int, float) and type(cur) in (int, float):
+            out["total_kwh"] = num(prev + cur)
 
 
 @register

@@ -94,3 +94,17 @@ def test_em24_energy_sent_as_text_is_no_internal_error():
     check(t)
     r = decode(t)
     assert r.ok and r.driver == "em24" and r.fields["total_apparent_energy_consumption_kvah"] is None
+
+
+@pytest.mark.parametrize("hexed,driver", [
+    # a zenner date formatter handed a 1-byte record under its date header (minomess, mode 5)
+    ("5e44496a4425155518377a17105005076d747a7d55b406a3e674c77335c69b16848cbf7056a1d0e7e00c0b2c13a19abc4f056c0e0b9"
+     "739415bc60262509977b6bb921dda6f2efb9dbc2d8ee44e4fce7dd91afc1047b1cd54d1d863df57530b", "minomess"),
+    # techem compact5: a text value where its total adds two energies
+    ("2644685062626262454372626262626850000786001005a66838140c15590472fde86ab61ede0e", "compact5"),
+])
+def test_driver_hooks_on_mutated_records_are_no_internal_error(hexed, driver):
+    """Found by a campaign that mutates record bytes behind mode 5 and forces the family's driver."""
+    keys = KeyStore.single(bytes(range(16)))
+    check(bytes.fromhex(hexed), keys=keys, driver=driver)
+    assert decode(bytes.fromhex(hexed), keys=keys, driver=driver).ok
