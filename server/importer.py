@@ -375,7 +375,7 @@ def _ack_for_unparsed(payload: bytes, van: str | None, reason: str) -> m.AckMess
         lo, hi = int(obj["seq_from"]), int(obj["seq_to"])
         if obj.get("van_id") != van or not 1 <= lo <= hi:
             return None
-    except (m.MessageError, KeyError, ValueError, TypeError):
+    except (m.MessageError, KeyError, ValueError, TypeError, OverflowError):  # OverflowError: int(Infinity)
         return None
     return m.AckMessage(van, bid, lo, hi, m.AckStatus.DEAD_LETTER, reason=reason)
 

@@ -129,7 +129,8 @@ def decode(payload: bytes) -> dict[str, Any]:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError:
             obj = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        # RecursionError: nesting deeper than orjson's limit is handed to json.loads, which overflows the stack.
         raise MessageError("not_json", str(e)[:120]) from None
     if not isinstance(obj, dict):
         raise MessageError("not_an_object", type(obj).__name__)
