@@ -163,6 +163,12 @@ def _int(obj: dict[str, Any], key: str, *, minimum: int = 0) -> int:
     return v
 
 
+# A van's clock can be wrong (a board without an RTC boots in 1970), but not at the ends of the calendar:
+# the store converts every time to UTC and works a day past it, which overflows datetime there.
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def _time(value: Any, what: str) -> datetime:
     if not isinstance(value, str):
         raise MessageError(f"bad_{what}", repr(value)[:80])
@@ -170,7 +176,10 @@ def _time(value: Any, what: str) -> datetime:
         t = datetime.fromisoformat(value)
     except ValueError:
         raise MessageError(f"bad_{what}", value[:80]) from None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    t = t if t.tzinfo else t.replace(tzinfo=UTC)
+    if not _EARLIEST <= t < _LATEST:
+        raise MessageError(f"bad_{what}", f"{value[:40]} is outside {_EARLIEST.year}..{_LATEST.year - 1}")
+    return t
 
 
 def new_batch_id() -> str:
@@ -434,7 +443,7 @@ def _opt_num(fr: dict[str, Any], k: str, n: int) -> float | None:
 
 def _opt_str(fr: dict[str, Any], k: str, n: int) -> str | None:
     v = fr.get(k)
-    if v is not None and v.__class__ is not str:
+    if v is not None and (v.__class__ is not str or "\x00" in v):  # PostgreSQL text cannot hold NUL
         raise MessageError("bad_frame", f"item {n}: {k}")
     return v
 
@@ -461,8 +470,8 @@ def _parse_item(it: Any, n: int, seq_from: int, seq_to: int) -> BatchItem:
         raise MessageError("bad_telegram", f"item {n}: telegram is not hex") from None
     received = _time(fr.get("received_at"), "received_at")
     source = fr.get("source")
-    if source.__class__ is not str:
-        raise MessageError("bad_frame", f"item {n}: source missing")
+    if source.__class__ is not str or "\x00" in source:
+        raise MessageError("bad_frame", f"item {n}: source missing or not text")
     crc_ok = fr.get("crc_ok", True)
     if crc_ok is not None and crc_ok.__class__ is not bool:
         raise MessageError("bad_frame", f"item {n}: crc_ok")

@@ -80,3 +80,25 @@ def test_any_envelope_value_ends_as_an_outcome(key, value):
     assert outcome in (Outcome.DEAD_LETTER, Outcome.REJECTED, Outcome.STORED)
     assert len(sink.dead) == (outcome is Outcome.DEAD_LETTER)
     assert len(sink.ingested) == (outcome is Outcome.STORED)
+
+
+def frame_with(**kw) -> dict:
+    return dict(envelope()["items"][0]["frame"], **kw)
+
+
+def test_frame_times_at_the_ends_of_the_calendar_are_bad_frames():
+    """The store works in UTC and a day past a frame's time: these overflowed datetime inside ingest."""
+    for received in ("9999-12-31T23:59:59", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"):
+        item = {"seq": 10, "frame": frame_with(received_at=received)}
+        outcome, ack, sink = handle(json.dumps(envelope(items=[item])).encode())
+        assert outcome is Outcome.DEAD_LETTER and [r for _, r in sink.dead] == ["bad_received_at"], received
+        assert ack is not None and ack.status is m.AckStatus.DEAD_LETTER
+    item = {"seq": 10, "frame": frame_with(received_at="1970-01-01T00:00:00")}  # a board without an RTC
+    assert handle(json.dumps(envelope(items=[item])).encode())[0] is Outcome.STORED
+
+
+def test_nul_in_a_frame_string_is_a_bad_frame():
+    for field in ("source", "link_mode", "frame_format"):
+        item = {"seq": 10, "frame": frame_with(**{field: "T\x001"})}
+        outcome, _, sink = handle(json.dumps(envelope(items=[item])).encode())
+        assert outcome is Outcome.DEAD_LETTER and [r for _, r in sink.dead] == ["bad_frame"], field

@@ -1,0 +1,36 @@
+"""The same poison against PostgreSQL: before the wire checks, the store refused these inside ingest, the
+importer took that for its own bug (three attempts, then `rejected`) and the van re-sent them for ever."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from server.importer import Importer, Incoming, Outcome, StoreSink
+from sync import messages as m
+
+pytestmark = [pytest.mark.postgres]
+
+GOOD = {"telegram": "2e44333003020100071b7a634820252f2f0265840842658308820165950802fb1aae0142fb1aae018201fb1aa9012f",
+        "source": "virtual:test", "received_at": "2026-05-04T08:30:00+00:00"}
+OTHER = ("5744b40988227711101b7ab20800000265a00842658f088201659f08226589081265a0086265510852652b0902fb1aba0142fb1ab00182"
+         "01fb1abd0122fb1aa90112fb1aba0162fb1aa60152fb1af501066d3b3bb36b2a00")  # its own row: no natural-key overlap
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ({"source": "virtual:\x00test"}, "bad_frame"),
+    ({"link_mode": "T\x001"}, "bad_frame"),
+    ({"received_at": "9999-12-31T23:59:59-14:00"}, "bad_received_at"),
+    ({"received_at": "0001-01-01T00:00:00+14:00"}, "bad_received_at"),
+])
+def test_frame_the_store_refuses_is_a_dead_letter_at_once(store, bad, reason):
+    doc = {"schema": "amr.batch", "v": 1, "batch_id": str(uuid.uuid4()), "van_id": "van01", "seq_from": 1,
+           "seq_to": 2, "items": [{"seq": 1, "frame": GOOD}, {"seq": 2, "frame": dict(GOOD, telegram=OTHER, **bad)}]}
+    payload = json.dumps(doc).encode()
+    imp = Importer(StoreSink(store), broker=None)  # type: ignore[arg-type]
+    outcome, ack = imp.handle(Incoming(1, 1, m.batch_topic("van01"), payload))
+    assert outcome is Outcome.DEAD_LETTER
+    assert ack is not None and ack.status is m.AckStatus.DEAD_LETTER
+    assert [(d.reason, d.van_code, d.payload) for d in store.dead_letters()] == [(reason, "van01", payload)]
