@@ -276,7 +276,11 @@ def decoded_from_dict(d: dict[str, Any], raw: bytes) -> Any:
     def ident(x: Any) -> Identity | None:
         if x is None:
             return None
-        return Identity(str(x["manufacturer"]), str(x["id"]), int(x["version"]), int(x["device_type"]))
+        i = Identity(str(x["manufacturer"]), str(x["id"]), int(x["version"]), int(x["device_type"]))
+        # The store's columns: one-byte version and medium (smallint), text without NUL.
+        if not (0 <= i.version <= 255 and 0 <= i.device_type <= 255) or "\x00" in i.manufacturer + i.id:
+            raise ValueError("identity out of range")
+        return i
 
     try:
         if d.get("ok") is not True:
@@ -303,17 +307,23 @@ def decoded_from_dict(d: dict[str, Any], raw: bytes) -> Any:
                 rd.value = _value_back(rd.value)
             if rd.quantity.__class__ is not str or rd.storage.__class__ is not int or rd.tariff.__class__ is not int:
                 raise ValueError("reading fields")
+            if not (0 <= rd.storage < 2**31 and 0 <= rd.tariff < 2**15
+                    and rd.subunit.__class__ is int and 0 <= rd.subunit < 2**15):
+                raise ValueError("reading storage/tariff/subunit out of range")  # integer / smallint columns
             readings.append(rd)
+        access = d.get("access_number")
+        if access is not None and (access.__class__ is not int or not 0 <= access <= 255):
+            raise ValueError("access_number")
         return Decoded(
             raw=raw, identity=identity, c_field=int(d.get("c_field") or 0), ci_chain=tuple(d.get("ci_chain") or ()),
-            security=str(d.get("security") or "none"), access_number=d.get("access_number"), status=d.get("status"),
+            security=str(d.get("security") or "none"), access_number=access, status=d.get("status"),
             readings=readings, alarms=frozenset(alarms), alarm_bits=d.get("alarm_bits") or {},
             driver=d.get("driver"), fields=d.get("fields") or {}, media=d.get("media") or "",
             tpl_identity=meter, notes=tuple(d.get("notes") or ()),
         )
     except MessageError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:  # OverflowError: int(Infinity)
         raise MessageError("bad_decode", str(e)[:120]) from None
 
 

@@ -34,3 +34,39 @@ def test_frame_the_store_refuses_is_a_dead_letter_at_once(store, bad, reason):
     assert outcome is Outcome.DEAD_LETTER
     assert ack is not None and ack.status is m.AckStatus.DEAD_LETTER
     assert [(d.reason, d.van_code, d.payload) for d in store.dead_letters()] == [(reason, "van01", payload)]
+
+
+def _trusted_decode(**kw) -> dict:
+    ident = {"manufacturer": "KAM", "id": "12345678", "version": 27, "device_type": 22}
+    dec = {"ok": True, "identity": ident, "access_number": 7,
+           "readings": [{"quantity": "volume", "value": 1.5, "unit": "m3"}]}
+    for k, v in kw.items():
+        if k in ident:
+            dec["identity"] = dict(ident, **{k: v})
+        elif k in ("storage", "tariff", "subunit"):
+            dec["readings"] = [dict(dec["readings"][0], **{k: v})]
+        else:
+            dec[k] = v
+    return dec
+
+
+@pytest.mark.parametrize("bad", [{"version": 2**70}, {"device_type": 2**16}, {"manufacturer": "\x00"},
+                                 {"access_number": 2**70}, {"storage": 2**63}, {"tariff": 2**20}])
+def test_van_decode_the_store_cannot_hold_is_decoded_again_on_the_server(store, bad):
+    """--trust-van-decode: a van decode out of the store's column ranges used to fail the whole ingest."""
+    doc = {"schema": "amr.batch", "v": 1, "batch_id": str(uuid.uuid4()), "van_id": "van01", "seq_from": 1,
+           "seq_to": 2, "items": [{"seq": 1, "frame": GOOD},
+                                  {"seq": 2, "frame": dict(GOOD, telegram=OTHER), "decode": _trusted_decode(**bad)}]}
+    imp = Importer(StoreSink(store, trust_van_decode=True), broker=None)  # type: ignore[arg-type]
+    outcome, ack = imp.handle(Incoming(1, 1, m.batch_topic("van01"), json.dumps(doc).encode()))
+    assert outcome is Outcome.STORED and ack.frames == 2
+    assert store.dead_letters() == []
+
+
+@pytest.mark.parametrize("bad", [{"version": float("inf")}, {"version": -1}, {"access_number": "7"},
+                                 {"subunit": 1.5}, {"storage": -1}])
+def test_van_decode_out_of_range_is_a_typed_bad_decode(bad):
+    with pytest.raises(m.MessageError) as e:
+        m.decoded_from_dict(_trusted_decode(**bad), bytes.fromhex(OTHER))
+    assert e.value.reason == "bad_decode"
+    assert m.decoded_from_dict(_trusted_decode(), bytes.fromhex(OTHER)).access_number == 7
