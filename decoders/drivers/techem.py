@@ -99,8 +99,9 @@ class _MkRadio(_TechemMfct):
 
     def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
         cur = out.pop("current_m3", None)
-        if "target_m3" in out and cur is not None:
-            out["total_m3"] = num(out["target_m3"] + cur)
+        target = out.get("target_m3")
+        if type(target) in (int, float) and type(cur) in (int, float):  # text under a volume header: no sum
+            out["total_m3"] = num(target + cur)
         if self.with_dates and tg.ci in MFCT_CI and len(tg.payload) >= 9:
             prev = prev_date(_u16(tg.payload, 1))
             out["current_date"] = date_str(curr_date(_u16(tg.payload, 5), prev))
