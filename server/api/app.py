@@ -51,10 +51,13 @@ def unprocessable(msg: str, *loc: str) -> HTTPException:
     return HTTPException(422, detail=[{"loc": list(loc) or ["body"], "msg": msg, "type": "value_error"}])
 
 
-def _utc(t: dt.datetime | None) -> dt.datetime | None:
+def _utc(t: dt.datetime | None, *loc: str) -> dt.datetime | None:
     if t is None:
         return None
-    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+    try:
+        return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is a valid ISO time that has no UTC datetime
+        raise unprocessable(f"{t.isoformat()} has no UTC time", *loc) from None
 
 
 def _q(x: Decimal | None) -> str | None:
@@ -163,8 +166,8 @@ def create_app(store: Store, settings: ApiSettings | None = None, *, billing: Bi
 
     def sp_readings(sp: ServicePointInfo, since: dt.datetime | None, until: dt.datetime | None,
                     limit: int) -> list[s.ReadingOut]:
-        rows = store.readings(service_point_id=sp.id, since=_utc(since), until=_utc(until), quantity="volume",
-                              limit=limit)
+        rows = store.readings(service_point_id=sp.id, since=_utc(since, "query", "since"),
+                              until=_utc(until, "query", "until"), quantity="volume", limit=limit)
         labels = {m.id: meter_label(m) for m in store.meters(ids={r.meter_id for r in rows})} if rows else {}
         return readings_out(rows, labels)
 
@@ -243,7 +246,8 @@ def create_app(store: Store, settings: ApiSettings | None = None, *, billing: Bi
     def meter_readings(meter_id: Id, _: Staff, since: dt.datetime | None = None, until: dt.datetime | None = None,
                        limit: Limit = 1000) -> list[s.ReadingOut]:
         m = meter_or_404(meter_id)
-        rows = store.readings(meter_id=m.id, since=_utc(since), until=_utc(until), quantity="volume", limit=limit)
+        rows = store.readings(meter_id=m.id, since=_utc(since, "query", "since"), until=_utc(until, "query", "until"),
+                              quantity="volume", limit=limit)
         return readings_out(rows, {m.id: meter_label(m)})
 
     @app.get("/meters/{meter_id}/consumption", tags=["back office"], response_model=list[s.ConsumptionHistory])
@@ -264,7 +268,7 @@ def create_app(store: Store, settings: ApiSettings | None = None, *, billing: Bi
     def route_progress(_: Staff, since: dt.datetime | None = None) -> list[s.RouteProgressOut]:
         """Read / heard / unread meters per route and van since `since` (default: the 1st of this month)."""
         today = now()
-        since = _utc(since) or dt.datetime(today.year, today.month, 1, tzinfo=dt.UTC)
+        since = _utc(since, "query", "since") or dt.datetime(today.year, today.month, 1, tzinfo=dt.UTC)
         return [s.RouteProgressOut(route=r.route, van=r.van, total=r.total, heard=r.heard, read=r.read,
                                    unread=r.total - r.read) for r in store.route_progress(since)]
 
@@ -273,7 +277,8 @@ def create_app(store: Store, settings: ApiSettings | None = None, *, billing: Bi
                service_point: Annotated[str | None, Query(pattern=CODE)] = None, limit: Limit = 1000,
                ) -> list[s.AlarmOut]:
         sp_id = sp_or_404(service_point).id if service_point else None
-        rows = store.alarms(since=_utc(since), until=_utc(until), service_point_id=sp_id)[-limit:]
+        rows = store.alarms(since=_utc(since, "query", "since"), until=_utc(until, "query", "until"),
+                            service_point_id=sp_id)[-limit:]
         labels = {m.id: meter_label(m) for m in store.meters(ids={a.meter_id for a in rows})} if rows else {}
         return [s.AlarmOut(meter_id=a.meter_id, meter=labels.get(a.meter_id), alarm=a.alarm,
                            observed_at=a.observed_at) for a in rows]
@@ -339,7 +344,7 @@ def create_app(store: Store, settings: ApiSettings | None = None, *, billing: Bi
         if not _code_ok(body.service_point):
             raise unprocessable("bad service point code", "body", "service_point")
         sp = own_sp(acc, body.service_point)
-        at = _utc(body.read_at) or now()
+        at = _utc(body.read_at, "body", "read_at") or now()
         if at > now() + dt.timedelta(minutes=10):
             raise unprocessable("read_at is in the future", "body", "read_at")
         inst, m = _garden_at(sp, body.meter_address, at)
