@@ -72,15 +72,22 @@ def _rejected(reason: str, detail: str, raw: bytes) -> Entry:
     return Entry(data=raw, reject=(reason, detail))
 
 
+# The wire format's range (sync.messages): the importer dead-letters a batch holding a frame dated outside it.
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def _utc(text: str) -> datetime | None:
+    """A log's time in UTC; None (the frame is dated when read) when it is no time a receiver could print."""
     text = text.strip()
     if not text:
         return None
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00+14:00 has no UTC datetime
         return None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    return dt if _EARLIEST <= dt < _LATEST else None
 
 
 # --- line parsers ------------------------------------------------------------------------------------
@@ -125,11 +132,14 @@ def _is_num(v: Any) -> bool:
 
 def _capture_field_error(frame: Frame) -> str | None:
     """What the wire format (sync.messages) would refuse in a Frame read back from a capture line."""
-    if frame.source.__class__ is not str:
-        return "source is not a string"
+    if frame.source.__class__ is not str or "\x00" in frame.source:
+        return "source is not a string without NUL"
     for name in ("link_mode", "frame_format"):
-        if getattr(frame, name) is not None and getattr(frame, name).__class__ is not str:
-            return f"{name} is not a string"
+        v = getattr(frame, name)
+        if v is not None and (v.__class__ is not str or "\x00" in v):
+            return f"{name} is not a string without NUL"
+    if not _EARLIEST <= frame.received_at < _LATEST:
+        return f"received_at {frame.received_at.isoformat()} is outside {_EARLIEST.year}..{_LATEST.year - 1}"
     for name in ("rssi_dbm", "snr_db", "freq_offset_hz", "stream_time"):
         if getattr(frame, name) is not None and not _is_num(getattr(frame, name)):
             return f"{name} is not a number"
@@ -139,6 +149,9 @@ def _capture_field_error(frame: Frame) -> str | None:
     if p is not None and not (_is_num(p.lat) and _is_num(p.lon)
                               and (p.speed_kmh is None or _is_num(p.speed_kmh))):
         return "position is not numeric"
+    ft = p.fix_time if p is not None else None
+    if ft is not None and (not isinstance(ft, datetime) or not _EARLIEST <= ft.replace(tzinfo=ft.tzinfo or UTC) < _LATEST):
+        return "position fix_time is not a time in range"
     return None
 
 

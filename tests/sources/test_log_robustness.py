@@ -97,3 +97,22 @@ def test_capture_field_of_any_json_value_gives_a_frame_or_a_counted_rejection(tm
         assert f.rssi_dbm is None or type(f.rssi_dbm) in (int, float)
         assert f.link_mode is None or isinstance(f.link_mode, str)
         assert isinstance(f.source, str) and f.crc_ok in (None, True, False)
+
+
+def test_rtl433_time_at_the_ends_of_the_calendar_dates_the_frame_when_read(tmp_path):
+    """astimezone(UTC) overflowed inside recv for these; the wire format would refuse them anyway."""
+    for bad in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "9999-12-31 23:59:59"):
+        frames, src = read(tmp_path, [rtl433(SAMPLE_A, bad), rtl433(SAMPLE_B, "2026-11-25 12:00:00")], "rtl433-json")
+        assert [f.telegram for f in frames] == [SAMPLE_A, SAMPLE_B], bad
+        assert frames[0].received_at.year >= 2026 and frames[1].received_at.year == 2026, bad
+
+
+def test_capture_line_the_wire_format_would_refuse_is_rejected(tmp_path):
+    good = json.dumps(GOOD_CAPTURE).encode()
+    for field, value in (("received_at", "9999-12-31T23:59:59-14:00"), ("received_at", "1850-01-01T00:00:00"),
+                         ("source", "im871a\x00"), ("link_mode", "T\x001"),
+                         ("position", {"lat": 1, "lon": 2, "fix_time": "0001-01-01T00:00:00+14:00"}),
+                         ("position", {"lat": 1, "lon": 2, "fix_time": 0})):
+        frames, src = read(tmp_path, [good, json.dumps(dict(GOOD_CAPTURE, **{field: value})).encode(), good],
+                           "capture")
+        assert len(frames) == 2 and src.counters.rejected == {"SYNTAX": 1}, (field, value)
