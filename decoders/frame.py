@@ -6,6 +6,13 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+# The times a Frame may carry on the wire (received_at, a fix time): a van's clock can be wrong (a board
+# without an RTC boots in 1970), but not at the ends of the calendar, where the store's conversion to UTC
+# and its day arithmetic overflow datetime. sync.messages refuses others; log readers date such frames
+# when read instead.
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)  # exclusive
+
 
 @dataclass(frozen=True, slots=True)
 class Position:

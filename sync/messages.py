@@ -18,6 +18,8 @@ short machine-readable `reason`, which the importer uses as the dead-letter reas
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import re
@@ -31,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from decoders.frame import Frame, Position
+from decoders.frame import EARLIEST_TIME, LATEST_TIME, Frame, Position
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "amr/v1"
@@ -163,10 +165,7 @@ def _int(obj: dict[str, Any], key: str, *, minimum: int = 0) -> int:
     return v
 
 
-# A van's clock can be wrong (a board without an RTC boots in 1970), but not at the ends of the calendar:
-# the store converts every time to UTC and works a day past it, which overflows datetime there.
-_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+_EARLIEST, _LATEST = EARLIEST_TIME, LATEST_TIME  # see decoders.frame
 
 
 def _time(value: Any, what: str) -> datetime:
@@ -638,8 +637,12 @@ class KeysMessage:
                        "keys": [{"id": k.id, "key": k.key, "manufacturer": k.manufacturer} for k in self.keys]})
 
     def to_csv(self) -> str:
-        """The KeyStore CSV format (`id,key,manufacturer`)."""
-        return "id,key,manufacturer\n" + "".join(f"{k.id},{k.key},{k.manufacturer}\n" for k in self.keys)
+        """The KeyStore CSV format (`id,key,manufacturer`), quoted where the back office's text needs it."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(("id", "key", "manufacturer"))
+        w.writerows((k.id, k.key, k.manufacturer) for k in self.keys)
+        return buf.getvalue()
 
     @classmethod
     def parse(cls, payload: bytes | dict[str, Any]) -> KeysMessage:

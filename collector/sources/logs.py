@@ -40,7 +40,7 @@ from collector.sources import amb8465, cul, im871a
 from collector.sources.base import Source, SourceExhausted, SourceUnavailable, SpecError
 from collector.sources.framing import Skipped, decode_transparent
 from decoders.crc import crc16_en13757
-from decoders.frame import Frame
+from decoders.frame import EARLIEST_TIME, LATEST_TIME, Frame
 
 FORMATS = ("capture", "rtlwmbus", "rtl433-json", "rtl433-csv", "simulation", "hex", "rawtty",
            "im871a", "amb8465", "cul")
@@ -72,9 +72,8 @@ def _rejected(reason: str, detail: str, raw: bytes) -> Entry:
     return Entry(data=raw, reject=(reason, detail))
 
 
-# The wire format's range (sync.messages): the importer dead-letters a batch holding a frame dated outside it.
-_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+# The wire format's range (decoders.frame): the importer dead-letters a batch holding a frame dated outside it.
+_EARLIEST, _LATEST = EARLIEST_TIME, LATEST_TIME
 
 
 def _utc(text: str) -> datetime | None:

@@ -210,3 +210,24 @@ def test_van_decode_survives_the_wire_for_trusted_ingest(tmp_path):
         m.decoded_from_dict({"ok": False, "reason": "NO_KEY"}, item.telegram)
     with pytest.raises(m.MessageError):
         m.decoded_from_dict({"ok": True, "identity": {"id": 1}}, item.telegram)
+
+
+def test_keys_csv_quotes_what_the_back_office_sends(tmp_path):
+    """The back office's text reaches the van's key file: a comma or a line break in it must not shift or
+    add rows (the key store then refuses the odd id by name instead of reading a wrong key)."""
+    import csv
+    import io
+
+    from decoders.keys import KeyError_, KeyStore
+
+    k = m.KeysMessage("van01", (m.KeyEntry("12345678", "00" * 16, "KAM"),
+                                m.KeyEntry("1234,5678", "11" * 16, "A\nB")))
+    text = k.to_csv()
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows == [["id", "key", "manufacturer"], ["12345678", "00" * 16, "KAM"], ["1234,5678", "11" * 16, "A\nB"]]
+    p = tmp_path / "keys.csv"
+    p.write_text(text)
+    with pytest.raises(KeyError_, match="entry 2"):
+        KeyStore.from_csv(p)
+    p.write_text(m.KeysMessage("van01", k.keys[:1]).to_csv())
+    assert len(KeyStore.from_csv(p)) == 1
