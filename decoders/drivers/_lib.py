@@ -59,6 +59,12 @@ def num(v: float | int) -> float | int:
     return r
 
 
+def numbers(*values: Any) -> bool:
+    """True when every value is a plain number. A computed field (a sum, a hypot) checks its inputs with
+    this: a meter may send text (LVAR) under a numeric header, and the table passes it through."""
+    return all(type(v) is int or type(v) is float for v in values)
+
+
 def _normalised(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> _dt.datetime:
     """Calendar fields as a C library's mktime() normalises them: day 0 is the last day of the
     previous month, month 0 is December of the previous year (the reference decoder prints these)."""

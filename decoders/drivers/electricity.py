@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from decoders.drivers import register
-from decoders.drivers._lib import F, Lookup, SpecDriver, error_flags, num, raw_uint
+from decoders.drivers._lib import F, Lookup, SpecDriver, error_flags, num, numbers, raw_uint
 from decoders.model import Reading
 from decoders.telegram import Telegram
 
@@ -138,13 +138,12 @@ class Em24(SpecDriver):
     )
 
     def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
-        # Apparent energy is derived from active and reactive energy (numbers only: a meter may send an
-        # energy record as LVAR text, which the table passes through as it came)
+        # Apparent energy is derived from active and reactive energy.
         for kind in ("consumption", "production"):
             a = out.get(f"total_energy_{kind}_kwh")
             r = out.get(f"total_reactive_energy_{kind}_kvarh")
             out[f"total_apparent_energy_{kind}_kvah"] = (
-                num(math.hypot(a, r)) if type(a) in (int, float) and type(r) in (int, float) else None)
+                num(math.hypot(a, r)) if numbers(a, r) else None)
         out.setdefault("frequency_hz", None)
 
 

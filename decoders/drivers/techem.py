@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from decoders.drivers import register
-from decoders.drivers._lib import F, Lookup, SpecDriver, lib, num
+from decoders.drivers._lib import F, Lookup, SpecDriver, lib, num, numbers
 from decoders.drivers.base import reject, tg_parse_records
 from decoders.model import Alarm, Rejection
 from decoders.records import RecordError, parse_records
@@ -100,7 +100,7 @@ class _MkRadio(_TechemMfct):
     def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
         cur = out.pop("current_m3", None)
         target = out.get("target_m3")
-        if type(target) in (int, float) and type(cur) in (int, float):  # text under a volume header: no sum
+        if numbers(target, cur):
             out["total_m3"] = num(target + cur)
         if self.with_dates and tg.ci in MFCT_CI and len(tg.payload) >= 9:
             prev = prev_date(_u16(tg.payload, 1))
@@ -148,7 +148,7 @@ class Compact5(_TechemMfct):
 
     def extra(self, tg: Telegram, out: dict[str, Any]) -> None:
         prev, cur = out.get("previous_kwh"), out.get("current_kwh")
-        if type(prev) in (int, float) and type(cur) in (int, float):
+        if numbers(prev, cur):
             out["total_kwh"] = num(prev + cur)
 
 
@@ -176,7 +176,7 @@ class Vario451(Compact5):
         # the sum of the two periods, rounded once (not the sum of the rounded halves)
         prev = next((r.value for r in tg.readings if r.quantity == "energy" and r.storage == 1), None)
         curr = next((r.value for r in tg.readings if r.quantity == "energy" and r.storage == 0), None)
-        if prev is not None and curr is not None:
+        if numbers(prev, curr):
             out["total_kwh"] = num(prev + curr)
 
 

@@ -102,7 +102,8 @@ def test_em24_energy_sent_as_text_is_no_internal_error():
      "739415bc60262509977b6bb921dda6f2efb9dbc2d8ee44e4fce7dd91afc1047b1cd54d1d863df57530b", "minomess"),
     # techem compact5: a text value where its total adds two energies
     ("2644685062626262454372626262626850000786001005a66838140c15590472fde86ab61ede0e", "compact5"),
-    # techem mkradio4: the same with its total volume
+    # techem mkradio4 and vario451: the same with their totals
+    ("1e4468506549235827c37a1400100502f2700c3db07c7eb7a040f757a6fab8", "vario451"),
     ("2e4468502001410295627ac5002005026bf695a58b352dc70b3a68344da42eed2b5aa838249992accf016493137610", "mkradio4"),
 ])
 def test_driver_hooks_on_mutated_records_are_no_internal_error(hexed, driver):
