@@ -564,9 +564,15 @@ def expand_compact(headers: bytes, values: bytes) -> bytes:
             continue
         while headers[h - 1] & 0x80 and h < n_h:   # DIFEs
             h += 1
+        if h >= n_h:
+            # a format is whatever a full frame with this signature taught (or a colliding signature's):
+            # one that ends inside a record header describes no frame
+            raise RecordError(Reject.BAD_RECORD, "compact format ends inside a record header")
         vif = headers[h]
         h += 1
         if vif in (0xFB, 0xFD):
+            if h >= n_h:
+                raise RecordError(Reject.BAD_RECORD, "compact format ends inside a record header")
             h += 1
             ext = headers[h - 1] & 0x80
         else:

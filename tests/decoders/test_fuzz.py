@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from decoders import DecoderState, KeyStore, decode
-from decoders.model import Decoded, Rejection
+from decoders.model import Decoded, Reject, Rejection
 
 CORPUS = Path(__file__).resolve().parents[2] / "fixtures" / "corpus" / "wmbus_telegrams.jsonl"
 TELEGRAMS = [bytes.fromhex(json.loads(line)["telegram"]) for line in CORPUS.read_text().splitlines() if line]
@@ -111,3 +111,19 @@ def test_driver_hooks_on_mutated_records_are_no_internal_error(hexed, driver):
     keys = KeyStore.single(bytes(range(16)))
     check(bytes.fromhex(hexed), keys=keys, driver=driver)
     assert decode(bytes.fromhex(hexed), keys=keys, driver=driver).ok
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.binary(max_size=40), st.binary(max_size=60))
+def test_expand_compact_takes_any_format(headers, values):
+    """A learned format is whatever a full frame taught under that signature (a corrupt frame, or another
+    meter's colliding signature): expanding with it gives records or a typed RecordError. Found by the
+    whole-telegram campaign with one DecoderState: a format ending inside a record header."""
+    from decoders.records import RecordError, expand_compact
+
+    try:
+        out = expand_compact(headers, values)
+    except RecordError as e:
+        assert e.reason in (Reject.BAD_RECORD, Reject.TRUNCATED_RECORD)
+    else:
+        assert isinstance(out, bytes)
