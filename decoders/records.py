@@ -93,37 +93,54 @@ def time_j(raw: bytes) -> _dt.time | None:
         return None
 
 
+def lvar_length(lv: int) -> tuple[int, str] | None:
+    """An LVAR length byte -> (data bytes, kind: text | bcd+ | bcd- | bin); None when reserved."""
+    if lv < 0xC0:
+        return lv, "text"
+    if lv <= 0xC9:
+        return lv - 0xC0, "bcd+"
+    if 0xD0 <= lv <= 0xD9:
+        return lv - 0xD0, "bcd-"
+    if 0xE0 <= lv <= 0xEF:
+        return lv - 0xE0, "bin"
+    if 0xF0 <= lv <= 0xF4:
+        return 4 * (lv - 0xEC), "bin"
+    if lv == 0xF5:
+        return 48, "bin"
+    if lv == 0xF6:
+        return 64, "bin"
+    return None
+
+
+def lvar_value(raw: bytes, lkind: str) -> object:
+    if lkind == "text":
+        return raw[::-1].decode("latin-1")
+    if lkind == "bin":
+        return raw
+    v = bcd_value(raw) if raw else 0
+    return -v if (v is not None and lkind == "bcd-") else v
+
+
 def _lvar(data: bytes, i: int, end: int) -> tuple[object, bytes, int, str]:
     """LVAR data at data[i] (the length byte) -> (value, raw, next index, kind)."""
     lv = data[i]
     i += 1
-    if lv < 0xC0:
-        n, kind = lv, "text"
-    elif lv <= 0xC9:
-        n, kind = lv - 0xC0, "bcd+"
-    elif 0xD0 <= lv <= 0xD9:
-        n, kind = lv - 0xD0, "bcd-"
-    elif 0xE0 <= lv <= 0xEF:
-        n, kind = lv - 0xE0, "bin"
-    elif 0xF0 <= lv <= 0xF4:
-        n, kind = 4 * (lv - 0xEC), "bin"
-    elif lv == 0xF5:
-        n, kind = 48, "bin"
-    elif lv == 0xF6:
-        n, kind = 64, "bin"
-    else:
+    nk = lvar_length(lv)
+    if nk is None:
         raise RecordError(Reject.BAD_RECORD, f"reserved LVAR {lv:02X} at offset {i - 1}")
+    n, kind = nk
     if i + n > end:
         raise RecordError(Reject.TRUNCATED_RECORD, f"LVAR of {n} bytes at offset {i} runs past the end")
     raw = data[i:i + n]
-    if kind == "text":
-        value: object = raw[::-1].decode("latin-1")
-    elif kind == "bin":
-        value = raw
-    else:
-        v = bcd_value(raw) if raw else 0
-        value = -v if (v is not None and kind == "bcd-") else v
-    return value, raw, i + n, kind
+    return lvar_value(raw, kind), raw, i + n, kind
+
+
+def _lvar_scaled(raw: bytes, lkind: str, kind: str, factor: float) -> object:
+    """An LVAR record's value as the record loop gives it with a cached header plan (BCD scaled)."""
+    value = lvar_value(raw, lkind)
+    if lkind[0] == "b" and lkind != "bin" and value is not None and kind == "num":
+        value = value * factor
+    return value
 
 
 def _convert(raw: bytes, coding: int, kind: str, factor: float, dlen: int) -> object:
@@ -431,7 +448,7 @@ def _learn_layout(key: tuple[int, int, bytes], data: bytes, start: int, end: int
         _LAYOUT_MISSES[key] = misses
         return
     plan = build_layout(data, start, end, result[0])
-    if plan is None:  # LVAR or text-unit records: this key is left to the loop for a long while
+    if plan is None:  # text-unit records and the like: this key is left to the loop for a long while
         _LAYOUT_MISSES[key] = -1000
         return
     _LAYOUT_MISSES.pop(key, None)
@@ -494,7 +511,8 @@ def build_layout(data: bytes, start: int, end: int, readings: list[Reading]) -> 
         r = readings[ri]
         ri += 1
         hb = bytes.fromhex(r.dif_vif)
-        if data[i:i + len(hb)] != hb or r.vif == 0x7C or (dif & 0x0F) in (0x0D, 0x0F):
+        lvar = (dif & 0x0F) == 0x0D
+        if data[i:i + len(hb)] != hb or r.vif == 0x7C or (dif & 0x0F) == 0x0F:
             return None
         if len(hb) == 2 and SIMPLE[hb[0] << 8 | hb[1]] is not None:
             p = SIMPLE[hb[0] << 8 | hb[1]]
@@ -507,16 +525,28 @@ def build_layout(data: bytes, start: int, end: int, readings: list[Reading]) -> 
         if (q, unit, storage, tariff, subunit, function, hx, vkey, vifes) != (
                 r.quantity, r.unit, r.storage, r.tariff, r.subunit, r.function, r.dif_vif, r.vif, r.vifes):
             return None
-        dlen = DATA_LEN[dif & 0x0F]
         i += len(hb)
+        if lvar:
+            # the length byte is planned as part of the header: a meter repeats it with its layout, and
+            # a telegram with another length fails the header check and takes the loop
+            nk = lvar_length(data[i]) if i < end else None
+            if nk is None:
+                return None
+            dlen, lkind = nk
+            i += 1
+            value = f"lv(v[{2 * k + 1}], {lkind!r}, {kind!r}, {factor!r})"
+            if repr(float(factor)) != repr(factor) or float(repr(factor)) != factor:
+                return None
+        else:
+            dlen = DATA_LEN[dif & 0x0F]
+            value = _value_expr(2 * k + 1, dif, info)
+            if value is None:
+                return None
         if i + dlen > end or data[i:i + dlen] != r.raw:
             return None
         headers.append(data[seg_start:i])
         fmt.append(f"{i - seg_start}s{dlen}s")
         header_list += hb
-        value = _value_expr(2 * k + 1, dif, info)
-        if value is None:
-            return None
         exprs.append(f"R({q!r}, {value}, {unit!r}, {storage!r}, {tariff!r}, {subunit!r}, {function!r}, "
                      f"{hx!r}, {vkey!r}, {vifes!r}, v[{2 * k + 1}])")
         k += 1
@@ -534,7 +564,7 @@ def build_layout(data: bytes, start: int, end: int, readings: list[Reading]) -> 
            f"        return None\n"
            f"    return [{', '.join(exprs)}], {tail}, {more!r}, HL\n")
     ns = {"S": struct.Struct("".join(fmt)), "H": tuple(headers), "HL": bytes(header_list), "R": Reading,
-          "fb": int.from_bytes, "cv": _convert}
+          "fb": int.from_bytes, "cv": _convert, "lv": _lvar_scaled}
     if ns["S"].size != end - start:
         return None
     exec(compile(src, "<record layout>", "exec"), ns)  # noqa: S102  (source built from literals above)
@@ -585,8 +615,10 @@ def expand_compact(headers: bytes, values: bytes) -> bytes:
         if code == 0x0D:
             if v >= len(values):
                 raise RecordError(Reject.TRUNCATED_RECORD, "compact frame ends inside an LVAR")
-            lv = values[v]
-            n = lv if lv < 0xC0 else (lv & 0x0F)
+            nk = lvar_length(values[v])
+            if nk is None:
+                raise RecordError(Reject.BAD_RECORD, f"reserved LVAR {values[v]:02X} in a compact frame")
+            n = nk[0]
             out += values[v:v + 1 + n]
             v += 1 + n
         else:

@@ -7,6 +7,8 @@ that keep the plan's key (length, first record header) but change their layout o
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -72,7 +74,8 @@ HEADERS = [
     b"\x02\x5b", b"\x02\x5f", b"\x42\x6c", b"\x04\x6d", b"\x06\x6d", b"\x03\x6d", b"\x02\xfd\x74",
     b"\x04\xfd\x17", b"\x01\xfd\x0c", b"\x04\x93\x3c", b"\x04\x93\x7f", b"\x84\x10\x13", b"\x05\x2b",
     b"\x0b\x3b", b"\x0e\x06", b"\x04\x78", b"\x07\x79", b"\x01\xff\x21", b"\x04\xfb\x00", b"\x32\x6c",
-    b"\x02\xfd\xba\x73", b"\x0d\xfd\x11", b"\x04\x7c\x03\x25\x52\x48", b"\x00\x13", b"\x08\x13",
+    b"\x02\xfd\xba\x73", b"\x0d\xfd\x11", b"\x0d\x13", b"\x8d\x01\x16", b"\x0d\xfd\x0c",
+    b"\x04\x7c\x03\x25\x52\x48", b"\x00\x13", b"\x08\x13",
     b"\x7f", b"\x2f",
 ]
 
@@ -81,13 +84,16 @@ def _record(h: bytes, data: bytes) -> bytes:
     if h in (b"\x7f", b"\x2f"):
         return h
     code = h[0] & 0x0F
-    if code == 0x0D:
-        n = data[0] % 6 if data else 0
-        return h + bytes((n,)) + (data[1:] + bytes(8))[:n]
+    if code == 0x0D:  # text, BCD (positive, negative) and binary LVARs
+        sel = data[0] if data else 0
+        n = sel % 6
+        lv = (n, 0xC0 + n, 0xD0 + n, 0xE0 + n)[(sel >> 4) % 4]
+        return h + bytes((lv,)) + (data[1:] + bytes(8))[:n]
     n = rec.DATA_LEN[code]
     return h + (data + bytes(8))[:n]
 
 
+EXAMPLES = int(os.environ.get("AMR_PLAN_EXAMPLES", "300"))  # a longer run: AMR_PLAN_EXAMPLES=5000
 records = st.lists(st.tuples(st.sampled_from(HEADERS), st.binary(min_size=0, max_size=8)), min_size=1,
                    max_size=10)
 tails = st.sampled_from([b"", b"\x2f\x2f", b"\x0f\x01\x02", b"\x1f", b"\x2f\x0f"])
@@ -97,7 +103,7 @@ def payload(recs, tail: bytes, filler: bool) -> bytes:
     return (b"\x2f\x2f" if filler else b"") + b"".join(_record(h, d) for h, d in recs) + tail
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(recs=records, tail=tails, filler=st.booleans(), data2=st.lists(st.binary(min_size=8, max_size=8),
                                                                      min_size=10, max_size=10),
        swap=st.integers(0, 9), other=st.sampled_from(HEADERS), cut=st.integers(0, 3))
