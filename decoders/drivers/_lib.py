@@ -588,10 +588,15 @@ def _compile(plan: list[tuple[Field, bool, list[tuple[int, str, float | None]]]]
             memo = f.fmt is None and (f.kind in _RAW_KINDS or (f.kind == "text" and _is_bcd(readings[i])))
             if factor is not None:
                 ns[f"_k{fi}_{ci}"] = factor
+                lines += [f"{ind}v = r.value", f"{ind}c = v.__class__"]
+                if factor == 1.0:
+                    # an integer below 1e15 times 1.0, rounded and printed back as an integer, is itself
+                    lines.append(f"{ind}if c is int and -1000000000000000 < v < 1000000000000000:")
+                    lines.append(f"{ind}    out[{key}] = v")
+                    if f.status:
+                        lines.append(f"{ind}    seen = True")
                 lines += [
-                    f"{ind}v = r.value",
-                    f"{ind}c = v.__class__",
-                    f"{ind}if c is float or c is int:",
+                    f"{ind}{'elif' if factor == 1.0 else 'if'} c is float or c is int:",
                     f"{ind}    x = _round(v * _k{fi}_{ci}, 6)",
                     f"{ind}    out[{key}] = x if x.__class__ is int else "
                     "(int(x) if x.is_integer() and -1e15 < x < 1e15 else x)",

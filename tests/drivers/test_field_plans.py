@@ -67,6 +67,8 @@ ERR = bytes.fromhex("02FD17") + bytes.fromhex("0000")
 ERR_B = bytes.fromhex("02FD17") + bytes.fromhex("1100")
 ON_TIME = bytes.fromhex("0C22") + bytes.fromhex("50120000")
 FABR = bytes.fromhex("0C78") + bytes.fromhex("12345678")
+# 8-byte integer energies (kWh, factor 1.0) around 1e15, where a printed integer turns into a float
+BIG = [bytes.fromhex("0706") + v.to_bytes(8, "little", signed=True) for v in (10**15 - 1, 10**15, -(10**15) + 1)]
 
 # One meter's telegrams: the layout changes (order, extra and missing records, duplicated headers,
 # a value that cannot be read), and a repeated layout carries different data (memos must not stick).
@@ -82,6 +84,7 @@ SEQUENCE: tuple[bytes, ...] = (
     HCA + HCA_1 + DATE_1B + DT_B + ERR,
     VOL,
     VOL_B + DATE_1 + VOL_1 + DT + FLOW + ERR,
+    BIG[0] + ERR, BIG[1] + ERR, BIG[2] + ERR, BIG[0] + ERR,
 )
 
 
