@@ -6,7 +6,8 @@ Pure: no database, no clock. The rules (domain notes §3):
   contract (active_from .. active_to) when the store has its dates: every meter (main, sewage, own intake,
   garden) is valued at the contract's boundaries as at the period's (due-date register, reading,
   interpolation, estimate), so a customer pays for what went through the meters during their contract and
-  a change of customer inside a period splits its consumption exactly;
+  a change of customer inside a period splits its consumption exactly; what a main or own-intake meter
+  measured in the period outside the contract is billed to nobody and reported (consumption_outside_contract);
 - a faulty main meter bills the average of the 3 months before the fault, else the same span last year,
   else last year's monthly average x the months of malfunction (taryfy reg. 2018);
 - sewage = sewage meter delta where one is fitted (ust. 4), else water + own intakes - legalised garden
@@ -358,6 +359,45 @@ class _Run:
         for al in self.sp.alarms:
             if self.a <= al.at < self.b:
                 self.flag(ExceptionKind.ALARM, al.kind, al.meter_id, al.at)
+        self.outside_contract()
+
+    def outside_contract(self) -> None:
+        """Water a main or own-intake meter measured in the period before the contract began or after it ended
+        is billed to nobody since quantities are cut to the contract: the back office must see it (a vacant
+        flat between tenants, use before signing, use after termination).
+
+        Estimates do not count: each piece is valued from readings only (interpolation between them, else the
+        last reading), so the figure is what the register is known to have advanced, a lower bound. An
+        estimate extrapolates the customer's own average into days nobody was there and would flag every
+        contract ending before a later reading; and a fault's readings are no evidence, so its days are left
+        out."""
+        sp = self.sp
+        if sp.active_from is None and sp.active_to is None:
+            return
+        # a contract that does not reach into the period leaves all of it outside
+        outside = [(self.a, self.cs), (self.ce, self.b)] if self.cs < self.ce else [(self.a, self.b)]
+        contract = f"{sp.active_from or 'open'}..{sp.active_to or 'open'}"
+        for inst in self.sp.installations:
+            if inst.role not in (Role.MAIN, Role.OWN_INTAKE):
+                continue
+            reg = self.regs[id(inst)]
+            for os_, oe in outside:
+                s, e = max(os_, inst.installed_at), min(oe, inst.removed_at or FAR)
+                if e <= s:
+                    continue
+                q, known_to = ZERO, s
+                for ps, pe, fault in _fault_pieces(inst.faults, s, e):
+                    if fault is not None:
+                        continue
+                    bs, _ = reg.value_at(ps, allow_estimate=False)
+                    be, _ = reg.value_at(pe, allow_estimate=False)
+                    if be.value > bs.value:
+                        q += be.value - bs.value
+                        known_to = pe if be.method != "last_reading" else reg.real_points(ps, pe)[-1].at
+                if q > 0:
+                    self.flag(ExceptionKind.OUTSIDE_CONTRACT, f"{q} m3 through the {inst.role} meter from "
+                              f"{s.isoformat()} to {known_to.isoformat()}, outside the contract ({contract}): "
+                              "billed to nobody", inst.meter_id, s)
 
 
 def bill_service_point(sp: ServicePoint, period: Period, config: BillingConfig | None = None,

@@ -183,6 +183,7 @@ class ExceptionKind(enum.StrEnum):
     NO_MAIN_METER = "no_main_meter"
     NO_NORM = "no_norm"
     PARTIAL_SEWAGE_METER = "partial_sewage_meter"
+    OUTSIDE_CONTRACT = "consumption_outside_contract"   # metered in the period but before/after the contract
     BILLING_ERROR = "billing_error"          # the service point could not be billed at all (data error)
 
 

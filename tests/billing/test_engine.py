@@ -49,6 +49,12 @@ def kinds(bill) -> list[str]:
     return sorted(str(e.kind) for e in bill.exceptions)
 
 
+def outside(bill) -> list[tuple[str | None, datetime | None, D]]:
+    """The consumption_outside_contract exceptions as (meter, from, m3); the detail starts with the m3."""
+    return [(e.meter_id, e.at, D(e.detail.split()[0])) for e in bill.exceptions
+            if e.kind == ExceptionKind.OUTSIDE_CONTRACT]
+
+
 def test_worked_example_108_70_gross():
     # 10 m3 through the main meter, 2 m3 through the legalised garden sub-meter, MWiK K-K 2019 tariff
     sp = ServicePoint("SP1", "A1", installations=[
@@ -351,7 +357,10 @@ def test_metered_water_from_the_contract_start_with_a_meter_fitted_earlier():
     assert lines == {"water": (D("8.381"), D("32.10")), "sewage": (D("6.381"), D("46.26")),
                      "subscription": (D("0.3548"), D("1.54"))}
     assert (bill.net, bill.vat, bill.gross) == (D("79.90"), D("6.39"), D("86.29"))
-    assert bill.exceptions == []
+    # the main meter's 112.619 - 100 = 12.619 m3 of 1..21 Oct are billed to nobody: reported (the garden
+    # sub-meter is no water of its own)
+    assert kinds(bill) == ["consumption_outside_contract"]
+    assert outside(bill) == [("M1", t(2026, 10, 1), D("12.619"))]
 
 
 def _leaving_customer(**kw) -> ServicePoint:
@@ -372,7 +381,10 @@ def test_metered_water_and_sewage_meter_up_to_the_contract_end():
     assert (bill.water.m3, bill.sewage.m3) == (D(4), D("3.600"))
     assert (bill.net, bill.vat, bill.gross) == (D("42.87"), D("3.43"), D("46.30"))
     assert bill.closing == []   # nothing of this contract is left to open the next period with
-    assert bill.exceptions == []   # the sewage meter covers the whole contract: not partial
+    # the sewage meter covers the whole contract: not partial; the main meter's 215 - 204 = 11 m3 after the
+    # contract are billed to nobody (the sewage meter's are no water)
+    assert kinds(bill) == ["consumption_outside_contract"]
+    assert outside(bill) == [("M1", t(2026, 11, 11), D(11))]
 
 
 def test_a_meter_unread_only_after_the_contract_end_is_neither_estimated_nor_reported():
@@ -380,7 +392,7 @@ def test_a_meter_unread_only_after_the_contract_end_is_neither_estimated_nor_rep
     # end does not
     bill = bill_service_point(_leaving_customer(), NOV)
     assert (bill.water.m3, bill.water.source) == (D(4), Source.MANUAL)
-    assert bill.exceptions == []
+    assert bill.exceptions == []   # nor is an estimate after the contract taken for water billed to nobody
 
 
 def test_a_previous_customers_meter_is_no_part_of_the_contract():
@@ -392,7 +404,10 @@ def test_a_previous_customers_meter_is_no_part_of_the_contract():
               installed_at=t(2026, 10, 5))
     bill = bill_service_point(ServicePoint("SP12", active_from=date(2026, 10, 21), installations=[m0, m1]), OCT)
     assert [(p.meter_id, p.consumption) for p in bill.water.parts] == [("M1", D(2))]
-    assert bill.exceptions == []
+    # M0's October would be estimates only: not reported; M1 went from 0 at its fitting to 1 on 21 Oct, when
+    # nobody had a contract: reported
+    assert outside(bill) == [("M1", t(2026, 10, 5), D(1))]
+    assert kinds(bill) == ["consumption_outside_contract"]
 
 
 def test_a_meter_read_in_the_period_but_not_during_the_contract_is_reported_unread():
@@ -401,7 +416,8 @@ def test_a_meter_read_in_the_period_but_not_during_the_contract_is_reported_unre
     bill = bill_service_point(ServicePoint("SP13", active_from=date(2026, 10, 21), installations=[m]), OCT)
     # 21 Oct: 103 + 12 x 11/36 = 106.667; 1 Nov: 103 + 12 x 22/36 = 110.333 -> 3.666 m3
     assert bill.water.m3 == D("3.666")
-    assert kinds(bill) == ["unread"]
+    assert kinds(bill) == ["consumption_outside_contract", "unread"]
+    assert outside(bill) == [("M1", t(2026, 10, 1), D("6.667"))]   # 106.667 - 100, from real readings around
 
 
 def test_sewage_meter_fitted_with_the_contract_is_not_partial():
@@ -411,18 +427,20 @@ def test_sewage_meter_fitted_with_the_contract_is_not_partial():
     sew = Installation("S1", Role.SEWAGE, t(2026, 10, 21), readings=[rr(t(2026, 11, 1), 5, due=True)])
     bill = bill_service_point(ServicePoint("SP14", active_from=date(2026, 10, 21), installations=[m, sew]), OCT)
     assert (bill.water.m3, bill.sewage.m3) == (D(6), D(5))
-    assert bill.exceptions == []
+    # the only exception is the main meter's 104 - 100 = 4 m3 before the contract, billed to nobody
+    assert outside(bill) == [("M1", t(2026, 10, 1), D(4))]
+    assert kinds(bill) == ["consumption_outside_contract"]
     # fitted only on 25 Oct it leaves 21..25 Oct of the contract unmeasured: still reported
     late = Installation("S1", Role.SEWAGE, t(2026, 10, 25), readings=sew.readings)
     bill = bill_service_point(ServicePoint("SP14", active_from=date(2026, 10, 21), installations=[m, late]), OCT)
-    assert kinds(bill) == ["partial_sewage_meter"]
+    assert kinds(bill) == ["consumption_outside_contract", "partial_sewage_meter"]
     # the previous customer's sewage meter, removed on 5 Oct, does not make this contract's sewage metered:
     # sewage = water (6), not nothing
     gone = Installation("S0", Role.SEWAGE, t(2024, 1, 1), removed_at=t(2026, 10, 5), final_value=D(40),
                         readings=[rr(t(2026, 10, 1), 39, due=True)])
     bill = bill_service_point(ServicePoint("SP14", active_from=date(2026, 10, 21), installations=[m, gone]), OCT)
     assert (bill.water.m3, bill.sewage.m3) == (D(6), D(6))
-    assert bill.exceptions == []
+    assert kinds(bill) == ["consumption_outside_contract"]
 
 
 def test_garden_legalisation_ending_after_the_contract_is_not_reported():
@@ -437,6 +455,74 @@ def test_garden_legalisation_ending_after_the_contract_is_not_reported():
     bill = bill_service_point(ServicePoint("SP15", active_to=date(2026, 11, 10), installations=[m, g]), NOV)
     assert bill.sewage.m3 == D("3.5")
     assert kinds(bill) == ["legalisation_expired"]
+
+
+def test_water_before_the_contract_is_reported_and_not_billed():
+    # contract from 21 Oct; the main meter read on 21 Sep (101), 11 Oct (103), 26 Oct (106), 11 Nov (109.2), so
+    # no boundary has a reading of its own:
+    #   1 Oct  = 101 + 2 x 10/20 = 102.000     (21 Sep .. 11 Oct)
+    #   21 Oct = 103 + 3 x 10/15 = 105.000     (11 Oct .. 26 Oct)
+    #   1 Nov  = 106 + 3.2 x 6/16 = 107.200    (26 Oct .. 11 Nov)
+    # the vacant flat's 1..21 Oct: 105 - 102 = 3 m3, billed to nobody, reported; the bill is the contract's
+    # 107.2 - 105 = 2.2 m3: water 2.2 x 3.83 = 8.426 -> 8.43; sewage 2.2 x 7.25 = 15.95; subscription 11/31 x
+    # 4.35 = 1.5435... -> 1.54; net 25.92, VAT 2.0736 -> 2.07, gross 27.99
+    m = main([rr(t(2026, 9, 21), 101), rr(t(2026, 10, 11), 103), rr(t(2026, 10, 26), 106, Source.MANUAL),
+              rr(t(2026, 11, 11), "109.2")])
+    bill = bill_service_point(ServicePoint("SP16", "A16", active_from=date(2026, 10, 21), installations=[m]), OCT)
+    assert kinds(bill) == ["consumption_outside_contract"]
+    [exc] = bill.exceptions
+    assert outside(bill) == [("M1", t(2026, 10, 1), D(3))]
+    assert "2026-10-01T00:00:00+00:00 to 2026-10-21T00:00:00+00:00" in exc.detail
+    assert (bill.water.m3, bill.sewage.m3) == (D("2.2"), D("2.2"))
+    lines = {ln.kind: (ln.quantity, ln.net) for ln in bill.lines}
+    assert lines == {"water": (D("2.200"), D("8.43")), "sewage": (D("2.200"), D("15.95")),
+                     "subscription": (D("0.3548"), D("1.54"))}
+    assert (bill.net, bill.vat, bill.gross) == (D("25.92"), D("2.07"), D("27.99"))
+
+
+def test_no_water_outside_the_contract_is_not_reported():
+    # the meter stood at 100 from 1 Oct until the contract began on 21 Oct: nothing to report
+    m = main([rr(t(2026, 10, 1), 100, due=True), rr(t(2026, 10, 21), 100, Source.MANUAL),
+              rr(t(2026, 11, 1), 105, due=True)])
+    bill = bill_service_point(ServicePoint("SP17", active_from=date(2026, 10, 21), installations=[m]), OCT)
+    assert bill.water.m3 == D(5)
+    assert bill.exceptions == []
+    # likewise at the end: a contract to 20 Oct with the register still at 105 on 1 Nov after 105 on 21 Oct
+    m = main([rr(t(2026, 10, 1), 100, due=True), rr(t(2026, 10, 21), 105, Source.MANUAL),
+              rr(t(2026, 11, 1), 105, due=True)])
+    bill = bill_service_point(ServicePoint("SP17", active_to=date(2026, 10, 20), installations=[m]), OCT)
+    assert (bill.water.m3, bill.exceptions) == (D(5), [])
+
+
+def test_a_contract_covering_the_whole_period_has_nothing_outside():
+    m = main([rr(t(2026, 10, 1), 100, due=True), rr(t(2026, 10, 15), 104), rr(t(2026, 11, 1), 110, due=True)])
+    for frm, to in ((date(2026, 10, 1), date(2026, 10, 31)), (date(2025, 5, 1), None), (None, date(2027, 1, 31))):
+        bill = bill_service_point(ServicePoint("SP18", active_from=frm, active_to=to, installations=[m]), OCT)
+        assert (bill.water.m3, bill.exceptions) == (D(10), []), (frm, to)
+
+
+def test_a_meter_installed_only_inside_the_contract_has_nothing_outside():
+    # contract 11..20 Oct; the meter was fitted on 11 Oct at 0 and removed on 21 Oct at 4: all of its water is
+    # the contract's
+    m = main([rr(t(2026, 10, 16), 2)], installed_at=t(2026, 10, 11), removed_at=t(2026, 10, 21),
+             final_value=D(4))
+    sp = ServicePoint("SP19", active_from=date(2026, 10, 11), active_to=date(2026, 10, 20), installations=[m])
+    bill = bill_service_point(sp, OCT)
+    assert bill.water.m3 == D(4)
+    assert bill.exceptions == []
+
+
+def test_own_intake_after_the_contract_is_reported():
+    # an own well metered to 30 on 11 Nov (the contract's last day was 10 Nov) and 36 on 1 Dec: 6 m3 of sewage
+    # after the contract, billed to nobody; the main meter did not move after the contract
+    m = main([rr(t(2026, 11, 1), 200, due=True), rr(t(2026, 11, 11), 204, Source.MANUAL),
+              rr(t(2026, 12, 1), 204, due=True)])
+    well = Installation("W1", Role.OWN_INTAKE, t(2020, 1, 1), readings=[
+        rr(t(2026, 11, 1), 28, due=True), rr(t(2026, 11, 11), 30), rr(t(2026, 12, 1), 36, due=True)])
+    bill = bill_service_point(ServicePoint("SP20", active_to=date(2026, 11, 10), installations=[m, well]), NOV)
+    assert (bill.water.m3, bill.sewage.m3) == (D(4), D(6))   # 4 water + 2 own intake
+    assert outside(bill) == [("W1", t(2026, 11, 11), D(6))]
+    assert "own_intake meter" in bill.exceptions[0].detail
 
 
 def test_submeter_above_main_is_an_exception_not_a_negative_bill():
