@@ -13,6 +13,8 @@ FORMATS = ("cu8", "cs8", "cs16", "cf32")
 BYTES_PER_SAMPLE = {"cu8": 2, "cs8": 2, "cs16": 4, "cf32": 8}
 # full scale of one component in each format, so levels read the same whatever the format
 FULL_SCALE = {"cu8": 127.5, "cs8": 127.5, "cs16": 32767.5, "cf32": 1.0}
+# cf32 components are clipped here (in full scales): well above any real front end's output
+CF32_LIMIT = np.float32(4.0)
 SIGMF_TYPES = {"cu8": "cu8", "ci8": "cs8", "ci16_le": "cs16", "cf32_le": "cf32"}
 
 
@@ -147,7 +149,12 @@ def from_raw(raw: np.ndarray, fmt: str) -> np.ndarray:
     if fmt == "cs16":
         return (raw.view("<i2").astype(np.float32) * np.float32(1 / 256)).view(np.complex64)
     if fmt == "cf32":
-        return (raw.view("<f4") * np.float32(127.5)).view(np.complex64)
+        # any 4 bytes are a float: one NaN, inf or 1e30 from a damaged file would poison the running
+        # DC estimate and so every later burst. Such samples are read as a saturated (or silent) ADC.
+        v = raw.view("<f4")
+        if not np.isfinite(v).all() or np.abs(v).max(initial=0) > CF32_LIMIT:
+            v = np.clip(np.nan_to_num(v, nan=0.0, posinf=CF32_LIMIT, neginf=-CF32_LIMIT), -CF32_LIMIT, CF32_LIMIT)
+        return (v * np.float32(127.5)).view(np.complex64)
     raise IqFormatError(f"unknown format {fmt!r}")
 
 

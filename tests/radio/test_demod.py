@@ -181,3 +181,16 @@ def test_long_c1_format_b_with_a_block_3(rng):
     b = Burst(tg, "C1", "B", 0.004, 22, 8e3, 0.002)
     frames, d = demod_all(synth_raw([b]))
     assert [(f.telegram, f.frame_format) for f in frames] == [(tg, "B")], d.stats.to_dict()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e30])
+def test_one_damaged_cf32_value_loses_no_frame(bad, rng):
+    """Any 4 bytes are a float: one NaN/inf/1e30 (a damaged file) used to poison the DC estimate, and
+    with it every later burst of the capture (found by an IQ-file mutation campaign)."""
+    tgs = [random_telegram(rng, 30 + 5 * i) for i in range(3)]
+    bursts = [Burst(t, "T1", "A", 0.02 + 0.06 * i, 18) for i, t in enumerate(tgs)]
+    raw = synth_raw(bursts, fmt="cf32", seed=3, duration=0.25).view("<f4").copy()
+    raw[1001] = bad
+    frames, d = demod_all(raw.view(np.uint8), fmt="cf32")
+    assert [f.telegram for f in frames] == tgs, d.stats.to_dict()
+    assert d.stats.internal_errors == 0, list(d.stats.internal)

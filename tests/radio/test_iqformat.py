@@ -59,3 +59,12 @@ def test_raw_round_trip_in_8bit_counts(fmt):
     y = from_raw(to_raw(x, fmt, 20.0).view(np.uint8), fmt)
     tol = 0.51 if fmt in ("cu8", "cs8") else 0.01
     assert np.max(np.abs(y - 20 * x)) < tol * 1.5
+
+
+def test_cf32_non_finite_and_huge_values_read_as_a_saturated_adc():
+    v = np.array([np.nan, 0.5, np.inf, -np.inf, 1e30, -2.0], "<f4")
+    x = from_raw(v.view(np.uint8), "cf32")
+    assert np.isfinite(x).all()
+    assert x[0] == pytest.approx(0.5j * 127.5)
+    assert abs(x[1].real) == abs(x[1].imag) == pytest.approx(4.0 * 127.5)
+    assert x[2] == pytest.approx(4.0 * 127.5 - 2.0 * 127.5j)
