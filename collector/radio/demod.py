@@ -42,6 +42,7 @@ MERGE_GAP_S = 0.3e-3
 MARGIN_S = 0.25e-3
 MAX_BURST_S = 0.4
 MAX_OFFSET_HZ = 70e3
+MAX_FS = 100e6                # beyond any SDR this reads
 ROTOR_SIZE = 1 << 16
 HISTORY_BLOCKS = int(1.0 / BLOCK_S)
 S1_SMOOTH_BLOCKS = 16        # 1.3 ms
@@ -122,6 +123,9 @@ class Demodulator:
             raise ValueError(f"unknown IQ format {fmt!r}")
         self.fs = float(fs)
         self.centre_hz = float(centre_hz)
+        # block sizes and tables scale with fs: an infinite or absurd rate must be refused up front
+        if not (0 < self.fs <= MAX_FS and abs(self.centre_hz) < float("inf")):
+            raise ValueError(f"sample rate {fs!r} / centre {centre_hz!r} out of range (rate up to {MAX_FS:.0e})")
         self.fmt = fmt
         self.modes = tuple(m.upper() for m in modes)
         self.channels = channels_for(self.fs, self.centre_hz, self.modes)

@@ -85,12 +85,15 @@ def read_sigmf(path: str | Path) -> IqInfo | None:
         fs = float(glob["core:sample_rate"])
         caps = doc.get("captures") or [{}]
         centre = caps[0].get("core:frequency")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise IqFormatError(f"{meta}: unreadable SigMF metadata: {exc}") from exc
-    fmt = SIGMF_TYPES.get(datatype)
+        centre = float(centre) if centre is not None else None
+        fmt = SIGMF_TYPES.get(datatype)
+    # a damaged or hostile .sigmf-meta (wrong JSON types, nesting past the recursion limit, a
+    # directory) is the file's problem, reported as such
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError, OSError) as exc:
+        raise IqFormatError(f"{meta}: unreadable SigMF metadata: {exc!r}") from exc
     if fmt is None:
         raise IqFormatError(f"{meta}: SigMF datatype {datatype!r} not supported (use {sorted(SIGMF_TYPES)})")
-    return IqInfo(fmt, fs, float(centre) if centre is not None else None)
+    return IqInfo(fmt, fs, centre)
 
 
 def resolve(path: str | Path, fmt: str | None = None, fs: float | None = None,

@@ -136,7 +136,10 @@ class IqFileSource(SdrSource):
         self.path = p
         self._bps = BYTES_PER_SAMPLE[info.fmt]
         self._realtime = realtime
-        self._file = p.open("rb")
+        try:
+            self._file = p.open("rb")
+        except OSError as exc:
+            raise SourceUnavailable(f"IQ file {p}: {exc}") from exc
         self._t0 = time.monotonic()
         self._sent = 0
         self._chunk = (self.chunk_samples if realtime else self.file_chunk_samples) * self._bps

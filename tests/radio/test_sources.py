@@ -158,3 +158,34 @@ def test_rtlsdr_without_a_dongle_is_unavailable():
 def test_rtlsdr_real_dongle_smoke():  # pragma: no cover - needs an RTL-SDR plugged in
     with open_source("rtlsdr:0?freq=868.95M&rate=1600k") as src:
         src.recv(timeout=2.0)
+
+
+@pytest.mark.parametrize("meta", [
+    '{"global": {"core:datatype": "cu8", "core:sample_rate": 1600000}, "captures": [5]}',
+    '{"global": {"core:datatype": ["cu8"], "core:sample_rate": 1600000}}',
+    '{"global": {"core:datatype": "cu8", "core:sample_rate": 1600000}, "captures": [{"core:frequency": "x"}]}',
+    '[' * 100000,
+    '{"global": {"core:datatype": "cu8", "core:sample_rate": 1e400}, "captures": [{"core:frequency": 868.95e6}]}',
+])
+def test_damaged_sigmf_meta_is_a_spec_error(meta, tmp_path):
+    """Found by an IQ-file campaign: these escaped as AttributeError, TypeError, ValueError,
+    RecursionError and (an infinite rate) OverflowError from the demodulator's block size."""
+    (tmp_path / "s.sigmf-data").write_bytes(b"\x80" * 1000)
+    (tmp_path / "s.sigmf-meta").write_text(meta)
+    with pytest.raises(SpecError):
+        open_source(f"iq:{tmp_path / 's.sigmf-data'}")
+
+
+@pytest.mark.parametrize("rate", ["inf", "1e300", "-1"])
+def test_absurd_rates_are_spec_errors(rate, tmp_path):
+    p = tmp_path / "a_868.95M_1600k.cu8"
+    p.write_bytes(b"\x80" * 1000)
+    with pytest.raises(SpecError):
+        open_source(f"iq:{p}?rate={rate}")
+
+
+def test_iq_path_that_cannot_be_opened_is_unavailable(tmp_path):
+    d = tmp_path / "dir_868.95M_1600k.cu8"
+    d.mkdir()
+    with pytest.raises(SourceUnavailable):
+        open_source(f"iq:{d}")
