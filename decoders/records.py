@@ -135,12 +135,18 @@ def _lvar(data: bytes, i: int, end: int) -> tuple[object, bytes, int, str]:
     return lvar_value(raw, kind), raw, i + n, kind
 
 
-def _lvar_scaled(raw: bytes, lkind: str, kind: str, factor: float) -> object:
-    """An LVAR record's value as the record loop gives it with a cached header plan (BCD scaled)."""
-    value = lvar_value(raw, lkind)
+def _scale_lvar(value: object, lkind: str, kind: str, *factors: float) -> object:
+    """A numeric record's factors apply to a BCD LVAR value (text and binary stay as they are); applied
+    one after the other, as each caller has them (the same float result)."""
     if lkind[0] == "b" and lkind != "bin" and value is not None and kind == "num":
-        value = value * factor
+        for f in factors:
+            value = value * f  # type: ignore[operator]
     return value
+
+
+def _lvar_planned(raw: bytes, lkind: str, kind: str, factor: float) -> object:
+    """An LVAR record's value in a layout plan: what the record loop gives with a cached header plan."""
+    return _scale_lvar(lvar_value(raw, lkind), lkind, kind, factor)
 
 
 def _convert(raw: bytes, coding: int, kind: str, factor: float, dlen: int) -> object:
@@ -307,8 +313,7 @@ def _parse(data: bytes, start: int, end: int, want_headers: bool, readings: list
                     if i >= end:
                         raise RecordError(Reject.TRUNCATED_RECORD, f"LVAR record at offset {hdr} has no length")
                     value, raw, i, lkind = _lvar(data, i, end)
-                    if lkind[0] == "b" and lkind != "bin" and value is not None and kind == "num":
-                        value = value * factor
+                    value = _scale_lvar(value, lkind, kind, factor)
                 else:
                     dlen = DATA_LEN[code]
                     if i + dlen > end:
@@ -397,8 +402,7 @@ def _parse(data: bytes, start: int, end: int, want_headers: bool, readings: list
             if i >= end:
                 raise RecordError(Reject.TRUNCATED_RECORD, f"LVAR record at offset {hdr} has no length")
             value, raw, i, lkind = _lvar(data, i, end)
-            if lkind[0] == "b" and lkind != "bin" and value is not None and kind == "num":
-                value = value * info[2] * factor_extra
+            value = _scale_lvar(value, lkind, kind, info[2], factor_extra)
         else:
             dlen = DATA_LEN[code]
             if i + dlen > end:
@@ -564,7 +568,7 @@ def build_layout(data: bytes, start: int, end: int, readings: list[Reading]) -> 
            f"        return None\n"
            f"    return [{', '.join(exprs)}], {tail}, {more!r}, HL\n")
     ns = {"S": struct.Struct("".join(fmt)), "H": tuple(headers), "HL": bytes(header_list), "R": Reading,
-          "fb": int.from_bytes, "cv": _convert, "lv": _lvar_scaled}
+          "fb": int.from_bytes, "cv": _convert, "lv": _lvar_planned}
     if ns["S"].size != end - start:
         return None
     exec(compile(src, "<record layout>", "exec"), ns)  # noqa: S102  (source built from literals above)
