@@ -165,9 +165,6 @@ def _int(obj: dict[str, Any], key: str, *, minimum: int = 0) -> int:
     return v
 
 
-_EARLIEST, _LATEST = EARLIEST_TIME, LATEST_TIME  # see decoders.frame
-
-
 def _time(value: Any, what: str) -> datetime:
     if not isinstance(value, str):
         raise MessageError(f"bad_{what}", repr(value)[:80])
@@ -176,8 +173,8 @@ def _time(value: Any, what: str) -> datetime:
     except ValueError:
         raise MessageError(f"bad_{what}", value[:80]) from None
     t = t if t.tzinfo else t.replace(tzinfo=UTC)
-    if not _EARLIEST <= t < _LATEST:
-        raise MessageError(f"bad_{what}", f"{value[:40]} is outside {_EARLIEST.year}..{_LATEST.year - 1}")
+    if not EARLIEST_TIME <= t < LATEST_TIME:  # see decoders.frame
+        raise MessageError(f"bad_{what}", f"{value[:40]} is outside {EARLIEST_TIME.year}..{LATEST_TIME.year - 1}")
     return t
 
 
@@ -457,17 +454,9 @@ def _opt_str(fr: dict[str, Any], k: str, n: int) -> str | None:
     return v
 
 
-def _parse_item(it: Any, n: int, seq_from: int, seq_to: int) -> BatchItem:
-    """Validate one item and build its `Frame` in the same pass (the importer needs both; doing them
-    together halves the per-frame cost)."""
-    if it.__class__ is not dict:
-        raise MessageError("bad_item", f"item {n}: not an object")
-    seq = it.get("seq")
-    if seq.__class__ is not int or not seq_from <= seq <= seq_to:
-        raise MessageError("bad_item_seq", f"item {n}: {seq!r} outside {seq_from}..{seq_to}")
-    fr = it.get("frame")
-    if fr.__class__ is not dict:
-        raise MessageError("bad_frame", f"item {n}: frame missing")
+def frame_from_wire(fr: dict[str, Any], n: int = 0) -> Frame:
+    """A frame object as a batch item (or a capture line, which is the same object) carries it -> Frame;
+    a MessageError names the field the store could not hold."""
     tel = fr.get("telegram")
     # No L-field check: a frame the decoder cannot use is still evidence; the server stores it raw with
     # its Rejection instead of dead-lettering a whole batch for one odd frame.
@@ -488,16 +477,31 @@ def _parse_item(it: Any, n: int, seq_from: int, seq_to: int) -> BatchItem:
     position = None
     if pos is not None:
         try:
-            lat, lon = pos["lat"], pos["lon"]
-            if lat.__class__ not in _NUMBER or lon.__class__ not in _NUMBER:
+            lat, lon, speed = pos["lat"], pos["lon"], pos.get("speed_kmh")
+            if lat.__class__ not in _NUMBER or lon.__class__ not in _NUMBER or (
+                    speed is not None and speed.__class__ not in _NUMBER):
                 raise TypeError
             fix = pos.get("fix_time")
-            position = Position(lat, lon, _opt_num(pos, "speed_kmh", n), _time(fix, "fix_time") if fix else None)
+            position = Position(lat, lon, speed, _time(fix, "fix_time") if fix is not None else None)
         except (TypeError, KeyError, AttributeError):
             raise MessageError("bad_frame", f"item {n}: position") from None
-    frame = Frame(telegram, received, source, _opt_str(fr, "link_mode", n), _opt_str(fr, "frame_format", n),
-                  _opt_num(fr, "rssi_dbm", n), _opt_num(fr, "snr_db", n), _opt_num(fr, "freq_offset_hz", n), crc_ok,
-                  _opt_num(fr, "stream_time", n), position)
+    return Frame(telegram, received, source, _opt_str(fr, "link_mode", n), _opt_str(fr, "frame_format", n),
+                 _opt_num(fr, "rssi_dbm", n), _opt_num(fr, "snr_db", n), _opt_num(fr, "freq_offset_hz", n), crc_ok,
+                 _opt_num(fr, "stream_time", n), position)
+
+
+def _parse_item(it: Any, n: int, seq_from: int, seq_to: int) -> BatchItem:
+    """Validate one item and build its `Frame` in the same pass (the importer needs both; doing them
+    together halves the per-frame cost)."""
+    if it.__class__ is not dict:
+        raise MessageError("bad_item", f"item {n}: not an object")
+    seq = it.get("seq")
+    if seq.__class__ is not int or not seq_from <= seq <= seq_to:
+        raise MessageError("bad_item_seq", f"item {n}: {seq!r} outside {seq_from}..{seq_to}")
+    fr = it.get("frame")
+    if fr.__class__ is not dict:
+        raise MessageError("bad_frame", f"item {n}: frame missing")
+    frame = frame_from_wire(fr, n)
     dec = it.get("decode")
     if dec is not None and (dec.__class__ is not dict or dec.get("ok").__class__ is not bool):
         raise MessageError("bad_decode", f"item {n}")

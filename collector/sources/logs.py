@@ -41,6 +41,7 @@ from collector.sources.base import Source, SourceExhausted, SourceUnavailable, S
 from collector.sources.framing import Skipped, decode_transparent
 from decoders.crc import crc16_en13757
 from decoders.frame import EARLIEST_TIME, LATEST_TIME, Frame
+from sync.messages import MessageError, frame_from_wire
 
 FORMATS = ("capture", "rtlwmbus", "rtl433-json", "rtl433-csv", "simulation", "hex", "rawtty",
            "im871a", "amb8465", "cul")
@@ -72,10 +73,6 @@ def _rejected(reason: str, detail: str, raw: bytes) -> Entry:
     return Entry(data=raw, reject=(reason, detail))
 
 
-# The wire format's range (decoders.frame): the importer dead-letters a batch holding a frame dated outside it.
-_EARLIEST, _LATEST = EARLIEST_TIME, LATEST_TIME
-
-
 def _utc(text: str) -> datetime | None:
     """A log's time in UTC; None (the frame is dated when read) when it is no time a receiver could print."""
     text = text.strip()
@@ -86,7 +83,8 @@ def _utc(text: str) -> datetime | None:
         dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
     except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00+14:00 has no UTC datetime
         return None
-    return dt if _EARLIEST <= dt < _LATEST else None
+    # outside the wire format's range (decoders.frame) the importer would dead-letter the batch
+    return dt if EARLIEST_TIME <= dt < LATEST_TIME else None
 
 
 # --- line parsers ------------------------------------------------------------------------------------
@@ -111,47 +109,21 @@ class CaptureParser(Parser):
         if not text or text.startswith("#"):
             return []
         try:
-            frame = Frame.from_dict(json.loads(text))
-        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            obj = json.loads(text)
+        except (ValueError, RecursionError) as exc:
             return [_rejected("SYNTAX", f"capture line: {type(exc).__name__}: {str(exc)[:120]}", line)]
-        bad = _capture_field_error(frame)
-        if bad:
-            # Frame.from_dict takes any JSON type; a damaged line would otherwise replay as a Frame that fails
-            # later (an rssi of "abc" breaks dedup, and the importer dead-letters the whole batch that holds it).
-            return [_rejected("SYNTAX", f"capture line: {bad}", line)]
+        if obj.__class__ is not dict:
+            return [_rejected("SYNTAX", "capture line: not a JSON object", line)]
+        try:
+            # a capture line is the wire's frame object: read with the wire's own checks, so a damaged line
+            # is refused here and never becomes a Frame the importer would dead-letter a whole batch for
+            frame = frame_from_wire(obj)
+        except MessageError as exc:
+            return [_rejected("SYNTAX", f"capture line: {exc.reason}: {exc.detail}", line)]
         t = frame.telegram
         if not t or t[0] != len(t) - 1:  # captures hold normalised telegrams; anything else is damage
             return [_rejected("LENGTH", f"capture telegram of {len(t)} bytes with L={t[0] if t else None}", line)]
         return [Entry(frame=frame, received_at=frame.received_at)]
-
-
-def _is_num(v: Any) -> bool:
-    return v.__class__ in (int, float)
-
-
-def _capture_field_error(frame: Frame) -> str | None:
-    """What the wire format (sync.messages) would refuse in a Frame read back from a capture line."""
-    if frame.source.__class__ is not str or "\x00" in frame.source:
-        return "source is not a string without NUL"
-    for name in ("link_mode", "frame_format"):
-        v = getattr(frame, name)
-        if v is not None and (v.__class__ is not str or "\x00" in v):
-            return f"{name} is not a string without NUL"
-    if not _EARLIEST <= frame.received_at < _LATEST:
-        return f"received_at {frame.received_at.isoformat()} is outside {_EARLIEST.year}..{_LATEST.year - 1}"
-    for name in ("rssi_dbm", "snr_db", "freq_offset_hz", "stream_time"):
-        if getattr(frame, name) is not None and not _is_num(getattr(frame, name)):
-            return f"{name} is not a number"
-    if frame.crc_ok is not None and frame.crc_ok.__class__ is not bool:
-        return "crc_ok is not true/false/null"
-    p = frame.position
-    if p is not None and not (_is_num(p.lat) and _is_num(p.lon)
-                              and (p.speed_kmh is None or _is_num(p.speed_kmh))):
-        return "position is not numeric"
-    ft = p.fix_time if p is not None else None
-    if ft is not None and (not isinstance(ft, datetime) or not _EARLIEST <= ft.replace(tzinfo=ft.tzinfo or UTC) < _LATEST):
-        return "position fix_time is not a time in range"
-    return None
 
 
 class RtlWmbusParser(Parser):
