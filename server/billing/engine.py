@@ -9,7 +9,8 @@ Pure: no database, no clock. The rules (domain notes §3):
   a change of customer inside a period splits its consumption exactly; what a main or own-intake meter
   measured in the period outside the contract is billed to nobody and reported (consumption_outside_contract);
 - a faulty main meter bills the average of the 3 months before the fault, else the same span last year,
-  else last year's monthly average x the months of malfunction (taryfy reg. 2018);
+  else last year's monthly average x the months of malfunction (taryfy reg. 2018), each from this customer's
+  consumption only: a reference window not inside the contract is passed over (see `_Run.faulty_rule`);
 - sewage = sewage meter delta where one is fitted (ust. 4), else water + own intakes - legalised garden
   sub-meter (ust. 5-6), never negative; a sub-meter above the main meter is reported, not billed negative;
 - an unread meter is estimated from its average daily consumption; the next period starts from the
@@ -112,6 +113,10 @@ class _Run:
         self.sp, self.period, self.config, self.opening = sp, period, config, opening
         self.a, self.b = period.start_at, period.end_at
         self.cs, self.ce = self.contract_span()
+        # the whole contract, not cut to the period: the faulty-meter rule looks back before the period
+        self.contract_start = at_midnight(sp.active_from) if sp.active_from else datetime.min.replace(tzinfo=UTC)
+        self.contract_end = at_midnight(sp.active_to) + ONE_DAY if sp.active_to else FAR
+        self.contract_label = f"{sp.active_from or 'open'}..{sp.active_to or 'open'}"
         self.exceptions: list[BillingException] = []
         self.closing: list[Position] = []
         self.regs = {id(i): Register(i, history_days=config.history_days) for i in sp.installations}
@@ -195,30 +200,64 @@ class _Run:
         """Taryfy reg. 2018 (domain notes §3.1), in order: the average of the 3 months before the fault; else
         the same span a year earlier; else last year's monthly average x the months of malfunction in
         [ps, pe). "Last year" is the calendar year before the fault was found; its average is taken over
-        the part of that year the role's meters covered (the full year would always allow the first rule)."""
+        the part of that year the role's meters covered (the full year would always allow the first rule).
+
+        Whose consumption: the regulation's wording ("średnie zużycie wody w okresie 3 miesięcy przed
+        stwierdzeniem niesprawności...") does not name the customer, but it is one of the regulation's
+        conditions of settlement with the odbiorca usług, the party to the written contract (art. 6 of the
+        act): the average stands in for what this customer would have taken, and a previous customer's use of
+        the same connection (another household) is no evidence of that. So where the store has contract
+        dates every reference window must lie inside this customer's contract (active_from .. active_to): a
+        window reaching before it is "not possible" and the next rule is tried, and last year's average is
+        taken over the part of that year inside the contract (and metered). The exception names each rule
+        passed over for that reason. Without contract dates nothing changes."""
+        skipped: list[str] = []
+        q, note = self._faulty_quantity(inst, fault, ps, pe, skipped)
+        why = f"; passed over: {'; '.join(skipped)}" if skipped else ""
         self.flag(ExceptionKind.FAULTY_METER, f"faulty since {fault.start.isoformat()}: billed by the "
-                  "faulty-meter rule in the quantity's note", inst.meter_id, fault.start)
+                  f"faulty-meter rule in the quantity's note{why}", inst.meter_id, fault.start)
+        if q is None:
+            self.flag(ExceptionKind.NO_HISTORY, "faulty meter without 3 months, the same span or any of last "
+                      f"year metered{' inside the contract' if skipped else ''}: 0 m3{why}", inst.meter_id,
+                      fault.start)
+            return ZERO, "no history"
+        return q, note
+
+    def _faulty_quantity(self, inst: Installation, fault: Fault, ps: datetime, pe: datetime,
+                         skipped: list[str]) -> tuple[Decimal | None, str]:
         ref_start = _shift_months(fault.start, -3)
-        q = self.reference(inst.role, ref_start, fault.start)
+        q = self.customers_reference(inst.role, ref_start, fault.start, "the 3 months before the fault", skipped)
         if q is not None:
             daily = q / days_between(ref_start, fault.start)
             return q3(daily * days_between(ps, pe)), f"3 months before {fault.start.date()}: {q} m3"
-        q = self.reference(inst.role, _shift_months(ps, -12), _shift_months(pe, -12))
+        q = self.customers_reference(inst.role, _shift_months(ps, -12), _shift_months(pe, -12),
+                                     "the same span last year", skipped)
         if q is not None:
             return q, "same span last year"
         y = fault.start.year - 1
         year = Period(date(y, 1, 1), date(y + 1, 1, 1))
-        gaps = uncovered([_span(i) for i in self.role(inst.role)], year.start_at, year.end_at)
-        covered = year.months - sum((year.month_fraction(s, e) for s, e in gaps), ZERO)
+        ys, ye = max(year.start_at, self.contract_start), min(year.end_at, self.contract_end)
+        if ye <= ys:
+            skipped.append(f"last year's average: no day of {y} is inside the contract ({self.contract_label})")
+            return None, ""
+        gaps = uncovered([_span(i) for i in self.role(inst.role)], ys, ye)
+        covered = year.month_fraction(ys, ye) - sum((year.month_fraction(s, e) for s, e in gaps), ZERO)
         if covered > 0:
-            q = self.reference(inst.role, year.start_at, year.end_at, partial=True) or ZERO
+            q = self.reference(inst.role, ys, ye, partial=True) or ZERO
             months = self.period.month_fraction(ps, pe)
             return q3(q / covered * months), (
                 f"last year's monthly average: {q} m3 / {covered.quantize(Decimal('0.0001'))} months of {y}"
                 f" x {months.quantize(Decimal('0.0001'))} months")
-        self.flag(ExceptionKind.NO_HISTORY, "faulty meter without 3 months, the same span or any of last year "
-                  "metered: 0 m3", inst.meter_id, fault.start)
-        return ZERO, "no history"
+        return None, ""
+
+    def customers_reference(self, role: Role, ws: datetime, we: datetime, rule: str,
+                            skipped: list[str]) -> Decimal | None:
+        """`reference` over a window that must lie inside this customer's contract; a window reaching outside
+        it is recorded in `skipped` (and None returned) without looking at the meters."""
+        if ws < self.contract_start or we > self.contract_end:
+            skipped.append(f"{rule}, {ws.date()}..{we.date()}, not all inside the contract ({self.contract_label})")
+            return None
+        return self.reference(role, ws, we)
 
     def reference(self, role: Role, ws: datetime, we: datetime, partial: bool = False) -> Decimal | None:
         """Metered quantity of a role over a past window, or None if meters did not cover it all (unless
@@ -376,7 +415,7 @@ class _Run:
             return
         # a contract that does not reach into the period leaves all of it outside
         outside = [(self.a, self.cs), (self.ce, self.b)] if self.cs < self.ce else [(self.a, self.b)]
-        contract = f"{sp.active_from or 'open'}..{sp.active_to or 'open'}"
+        contract = self.contract_label
         for inst in self.sp.installations:
             if inst.role not in (Role.MAIN, Role.OWN_INTAKE):
                 continue

@@ -245,6 +245,60 @@ def test_faulty_meter_without_any_history_bills_zero_and_says_so():
     assert {"faulty_meter", "no_history_for_estimate"} <= set(kinds(bill))
 
 
+def _faulty_after_a_change_of_customer(active_from: date) -> ServicePoint:
+    """The previous customer used 30 m3 a month; this one, whose contract starts on `active_from`, 4 m3 a
+    month. M0 (removed 1 Jul 2026) was read 270 on 1 Oct 2025, 300 on 1 Nov 2025, 308 on 1 Jan 2026, 332 on
+    1 Jul 2026; no main meter until M1 was fitted on 15 Aug 2026, found faulty on 1 Oct 2026."""
+    m0 = main([rr(t(2025, 10, 1), 270, due=True), rr(t(2025, 11, 1), 300, due=True),
+               rr(t(2026, 1, 1), 308, due=True)], meter="M0", installed_at=t(2025, 1, 1),
+              removed_at=t(2026, 7, 1), final_value=D(332))
+    m1 = main([rr(t(2026, 9, 1), 2), rr(t(2026, 10, 1), 10)], meter="M1", installed_at=t(2026, 8, 15),
+              faults=[Fault(t(2026, 10, 1))])
+    return ServicePoint("SP21", "A21", active_from=active_from, installations=[m0, m1])
+
+
+def test_faulty_meter_rule_skips_the_previous_customers_same_span_last_year():
+    bill = bill_service_point(_faulty_after_a_change_of_customer(date(2025, 11, 1)), OCT)
+    # the 3 months before the fault are not all metered (no main meter 1 Jul..15 Aug); October 2025 was the
+    # previous customer's (30 m3): passed over; last year inside the contract = Nov..Dec 2025, 308 - 300 =
+    # 8 m3 over 2 months = 4 m3/month x 1 month of malfunction = 4.000 (not 30)
+    assert bill.water.m3 == D("4.000") and bill.water.source == Source.FAULTY_METER_RULE
+    assert bill.water.parts[0].note == "last year's monthly average: 8 m3 / 2.0000 months of 2025 x 1.0000 months"
+    [exc] = bill.exceptions
+    assert exc.kind == ExceptionKind.FAULTY_METER
+    assert "passed over: the same span last year, 2025-10-01..2025-11-01, not all inside the contract " \
+           "(2025-11-01..open)" in exc.detail
+
+
+def test_faulty_meter_rule_without_any_of_this_customers_history_bills_zero_and_says_why():
+    bill = bill_service_point(_faulty_after_a_change_of_customer(date(2026, 1, 1)), OCT)
+    # October 2025 and all of 2025 are before the contract: no rule has this customer's consumption
+    assert bill.water.m3 == 0 and bill.water.parts[0].note == "no history"
+    assert kinds(bill) == ["faulty_meter", "no_history_for_estimate"]
+    [nohist] = [e for e in bill.exceptions if e.kind == ExceptionKind.NO_HISTORY]
+    assert "inside the contract: 0 m3" in nohist.detail
+    assert "the same span last year, 2025-10-01..2025-11-01, not all inside" in nohist.detail
+    assert "no day of 2025 is inside the contract (2026-01-01..open)" in nohist.detail
+
+
+def test_faulty_meter_three_months_only_from_this_customers_contract():
+    # one meter read monthly: the previous customer 30 m3 a month up to 1 Aug, this customer 6 m3 a month
+    readings = monthly({(2026, 6): 500, (2026, 7): 530, (2026, 8): 560, (2026, 9): 566, (2026, 10): 572})
+    inst = main(readings, faults=[Fault(t(2026, 10, 1))])
+    # a contract from 1 Jul covers the whole window: 42 m3 over Jul 1..Oct 1 (92 days) x 31 days = 14.152,
+    # exactly as without contract dates
+    for frm in (None, date(2026, 7, 1)):
+        bill = bill_service_point(ServicePoint("SP22", active_from=frm, installations=[inst]), OCT)
+        assert bill.water.m3 == D("14.152") and kinds(bill) == ["faulty_meter"], frm
+    # from 2 Jul (or 1 Aug, the real change) it does not: neither the 3 months, nor October 2025, nor any of
+    # 2025 are this customer's
+    for frm in (date(2026, 7, 2), date(2026, 8, 1)):
+        bill = bill_service_point(ServicePoint("SP22", active_from=frm, installations=[inst]), OCT)
+        assert bill.water.m3 == 0 and kinds(bill) == ["faulty_meter", "no_history_for_estimate"], frm
+        assert f"the 3 months before the fault, 2026-07-01..2026-10-01, not all inside the contract ({frm}..open)" \
+            in bill.exceptions[0].detail
+
+
 def test_subscription_pro_rata_contract_ends_inside_the_period():
     # the contract ends on 10 Nov (last active day); the meter stays for the next customer
     sp = ServicePoint("SP4", "A4", active_to=date(2026, 11, 10), installations=[

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.billing.engine import bill_service_point
-from server.billing.model import Connection, Installation, RegisterReading, Role, ServicePoint, Source
+from server.billing.model import Connection, Fault, Installation, RegisterReading, Role, ServicePoint, Source
 from server.billing.period import Period, at_midnight
 from server.billing.tariff import MWIK_KK_2019, money
 
@@ -193,3 +193,42 @@ def test_a_change_of_customer_splits_the_metered_quantities_exactly(readings, mo
         for part in bill.water.parts + bill.sewage.parts:
             if part.start is not None:
                 assert start <= part.start.at and part.end.at <= end
+
+
+@settings(max_examples=150, deadline=None)
+@given(increments=st.lists(litres, min_size=22, max_size=22), unread=st.sets(st.integers(1, 20), max_size=8),
+       change=st.integers(1, 20), scale=st.sampled_from([D(0), D("0.5"), D(1), D(3)]), fault_month=st.integers(8, 10))
+def test_the_faulty_meter_rule_uses_only_this_customers_consumption(increments, unread, change, scale, fault_month):
+    """A main meter read on the 1st of each month from Jan 2025 (some months unread), found faulty on the 1st of
+    Aug, Sep or Oct 2026 (so October is all faulty, nothing estimated); this customer's contract starts on the
+    1st of month `change`, read that day. Whatever the previous customer used (the register before the change
+    scaled by `scale`), this customer's faulty-meter quantity is the same; and a contract from before every
+    reference window bills exactly what the undated one does."""
+    firsts = [date(2025 + m // 12, m % 12 + 1, 1) for m in range(22)]   # 1 Jan 2025 .. 1 Oct 2026
+    values, v = [], D(1000)
+    for inc in increments:
+        v += inc
+        values.append(v)
+    start = firsts[change]
+    fault = Fault(at_midnight(date(2026, fault_month, 1)))
+    oct_ = Period.parse("2026-10")
+
+    def bill(contract_from: date | None, k: D):
+        pivot = values[change]
+
+        def moved(x: D) -> D:   # the register before the change, with the previous customer's use scaled
+            return pivot - (pivot - x) * k
+
+        readings = [RegisterReading(at_midnight(d), x if d >= start else moved(x), due_date=True)
+                    for i, (d, x) in enumerate(zip(firsts, values, strict=True))
+                    if i not in unread or i in (change, 11 + fault_month)]
+        inst = Installation("M", Role.MAIN, at_midnight(date(2024, 12, 1)), initial_value=moved(D(1000)),
+                            readings=readings, faults=[fault])
+        return bill_service_point(ServicePoint("SP", installations=[inst], active_from=contract_from), oct_)
+
+    ours = bill(start, D(1))
+    other = bill(start, scale)
+    assert (ours.water, ours.sewage, ours.exceptions) == (other.water, other.sewage, other.exceptions)
+    assert ours.water.source == Source.FAULTY_METER_RULE
+    early, undated = bill(date(2025, 1, 1), D(1)), bill(None, D(1))
+    assert (early.water, early.sewage, early.exceptions) == (undated.water, undated.sewage, undated.exceptions)
