@@ -15,7 +15,13 @@ Pure: no database, no clock. The rules (domain notes §3):
   sub-meter (ust. 5-6), never negative; a sub-meter above the main meter is reported, not billed negative;
 - an unread meter is estimated from its average daily consumption; the next period starts from the
   position billed before (`opening`), so the first real reading settles the estimate exactly, as a
-  separate signed settlement quantity;
+  separate signed settlement quantity; an opening only settles a contract that was already running before
+  the period (one starting on its first day did not pay for the position before it);
+- an estimate at the END of a contract is not settled by the next period (that bill is the next customer's,
+  or nobody's): the bill keeps the position the leaving customer was billed to (`Bill.final`), and a later
+  run whose readings value that instant for real issues a settlement-only bill to that customer
+  (`settle_contract_end`: the signed difference as water/sewage settlement, no consumption, no
+  subscription) with a `contract_end_settlement` exception naming the account and the amounts;
 - the subscription is charged for the part of the period the service point was active: its contract dates
   (active_from .. active_to inclusive) where the store has either, else the span from its first installation
   to its last removal (any role), else the whole period.
@@ -33,6 +39,7 @@ from server.billing.model import (
     REAL_SOURCES,
     Bill,
     BillingException,
+    Boundary,
     Connection,
     ExceptionKind,
     Fault,
@@ -119,6 +126,7 @@ class _Run:
         self.contract_label = f"{sp.active_from or 'open'}..{sp.active_to or 'open'}"
         self.exceptions: list[BillingException] = []
         self.closing: list[Position] = []
+        self.final: list[Position] = []
         self.regs = {id(i): Register(i, history_days=config.history_days) for i in sp.installations}
 
     def flag(self, kind: ExceptionKind, detail: str, meter_id: str | None = None,
@@ -161,7 +169,7 @@ class _Run:
                           inst.meter_id, pe)
             start_value = bs.value
             op = self.opening.get(inst.meter_id)
-            if ps == a and op is not None and op.at == a:
+            if ps == a and op is not None and op.at == a and self.contract_start < a:
                 if op.method == HELD:
                     start_value = op.value   # the register is still catching up after reverse flow
                 else:
@@ -176,6 +184,8 @@ class _Run:
             last = be
             if pe == b and inst.removed_at != b:
                 self.closing.append(Position(inst.meter_id, b, end_value, be.source, end_method))
+            if pe == self.contract_end:   # the contract ends here (inside the period or at its end)
+                self.final.append(Position(inst.meter_id, pe, end_value, be.source, end_method))
             if be.method == "estimate" and inst.role != Role.GARDEN:
                 self.flag(ExceptionKind.UNREAD, f"no reading since {reg.points[-1].at.isoformat()}; "
                           f"{inst.role} meter estimated", inst.meter_id, pe)
@@ -450,5 +460,70 @@ def bill_service_point(sp: ServicePoint, period: Period, config: BillingConfig |
     lines = charge_lines(water, sewage, run.active_months(), config.tariff)
     net, vat, gross = totals(lines, config.tariff)
     return Bill(sp.id, sp.account, period.start, period.end, sp.connection, water, sewage, lines,
-                net, vat, gross, run.closing, run.exceptions)
+                net, vat, gross, run.closing, run.exceptions, run.final)
+
+
+def settle_contract_end(sp: ServicePoint, period: Period, billed: Mapping[str, Position],
+                        config: BillingConfig | None = None) -> Bill | None:
+    """Settle a departed customer's estimate at the end of their contract, in a later run (`period`).
+
+    `sp` is the ended contract (its account and `active_to`; installations with the readings known now) and
+    `billed` the positions its last bill left at the contract's end (`Bill.final`, by meter id). Each one
+    valued by an estimate is valued again; where readings now give the instant a real value (a reading there,
+    or interpolation between real readings) the signed difference is settled to this customer: a bill with
+    only the settlement quantities (water; sewage by the rule the contract had at its end: its sewage meter,
+    else water + own intake; a garden sub-meter is never estimated) and their money, no consumption and no
+    subscription, plus a `contract_end_settlement` exception naming the account and the amounts. `final` of
+    that bill holds the real positions, so a later run does not settle them again. None while no estimate
+    has a real value yet (still unread: settled by a later run).
+
+    Why a bill of its own, in the run that has the reading: the contract is over, so no later period bill of
+    this customer exists to carry the settlement the way `opening` carries it for a running contract, and
+    the next customer's bill must not (a different odbiorca). Re-billing the last period instead would
+    need its opening and would re-issue the whole invoice; the difference at one instant is all that
+    changed, exactly as an opening settles a running contract's estimate.
+    """
+    config = config or BillingConfig()
+    parts: list[MeterQuantity] = []
+    final: list[Position] = []
+    for inst in sp.installations:
+        p = billed.get(inst.meter_id)
+        if p is None or p.source != Source.ESTIMATE or not (inst.installed_at < p.at <= (inst.removed_at or FAR)):
+            continue
+        be, _ = Register(inst, history_days=config.history_days).value_at(p.at)
+        if be.source == Source.ESTIMATE:
+            continue
+        # a held position (reverse flow) was billed above the register: only what goes beyond it is owed
+        delta = max(ZERO, be.value - p.value) if p.method == HELD else be.value - p.value
+        parts.append(MeterQuantity(inst.meter_id, inst.role, ZERO, delta, be.source,
+                                   Boundary(p.at, p.value, p.source, p.method), be,
+                                   f"contract end {p.at.date()}: billed {p.value} ({p.method}), now {be.value}"
+                                   f" ({be.method})"))
+        final.append(Position(inst.meter_id, p.at, be.value, be.source, be.method))
+    if not parts:
+        return None
+    end = final[0].at
+
+    def quantity(ps: list[MeterQuantity], default: Source) -> Quantity:
+        return Quantity(ZERO, sum((x.settlement for x in ps), ZERO),
+                        weakest(*(x.source for x in ps)) if ps else default, ps)
+
+    water = quantity([x for x in parts if x.role == Role.MAIN], weakest(*(x.source for x in parts)))
+    sewer_meter = any(i.role == Role.SEWAGE and i.installed_at < end <= (i.removed_at or FAR)
+                      for i in sp.installations)
+    if not sp.sewered:
+        sewage = Quantity(ZERO, ZERO, water.source)
+    elif sewer_meter:
+        sewage = quantity([x for x in parts if x.role == Role.SEWAGE], water.source)
+    else:
+        sewage = quantity([x for x in parts if x.role in (Role.MAIN, Role.OWN_INTAKE)], water.source)
+    lines = charge_lines(water, sewage, 0, config.tariff)
+    net, vat, gross = totals(lines, config.tariff)
+    exc = BillingException(sp.id, ExceptionKind.CONTRACT_END_SETTLEMENT,
+                           f"account {sp.account or '(none)'}, contract to {sp.active_to or (end - ONE_DAY).date()}:"
+                           f" the estimate at its end ({end.isoformat()}) is now read: water {water.settlement_m3:+}"
+                           f" m3, sewage {sewage.settlement_m3:+} m3, {gross:+} zł gross to settle with this customer",
+                           None, end)
+    return Bill(sp.id, sp.account, period.start, period.end, sp.connection, water, sewage, lines,
+                net, vat, gross, [], [exc], final)
 

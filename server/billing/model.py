@@ -184,6 +184,7 @@ class ExceptionKind(enum.StrEnum):
     NO_NORM = "no_norm"
     PARTIAL_SEWAGE_METER = "partial_sewage_meter"
     OUTSIDE_CONTRACT = "consumption_outside_contract"   # metered in the period but before/after the contract
+    CONTRACT_END_SETTLEMENT = "contract_end_settlement"   # a departed customer's end estimate, now read
     BILLING_ERROR = "billing_error"          # the service point could not be billed at all (data error)
 
 
@@ -230,3 +231,6 @@ class Bill:
     gross: Decimal
     closing: list[Position] = field(default_factory=list)
     exceptions: list[BillingException] = field(default_factory=list)
+    # where a contract ending in this period (active_to inside it) left each meter: the position the leaving
+    # customer was billed up to; one valued by an estimate is settled by a later run (engine.settle_contract_end)
+    final: list[Position] = field(default_factory=list)

@@ -7,7 +7,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from server.billing.engine import BillingConfig, bill_service_point
+from server.billing.engine import BillingConfig, bill_service_point, settle_contract_end
 from server.billing.model import (
     AlarmEvent,
     Connection,
@@ -577,6 +577,81 @@ def test_own_intake_after_the_contract_is_reported():
     assert (bill.water.m3, bill.sewage.m3) == (D(4), D(6))   # 4 water + 2 own intake
     assert outside(bill) == [("W1", t(2026, 11, 11), D(6))]
     assert "own_intake meter" in bill.exceptions[0].detail
+
+
+def _left_unread(**kw) -> ServicePoint:
+    """Contract to 10 Nov (last day); the main meter was read 140 on 1 May and 200 on 1 Nov, not at the end."""
+    m = main([rr(t(2026, 5, 1), 140, due=True), rr(t(2026, 11, 1), 200, due=True)])
+    return ServicePoint("SP23", "A23", active_to=date(2026, 11, 10), installations=[m, *kw.pop("more", [])], **kw)
+
+
+def test_an_estimate_at_the_contract_end_is_settled_to_the_leaving_customer():
+    sp = _left_unread()
+    nov = bill_service_point(sp, NOV)
+    # 11 Nov estimated: 60 m3 over 184 days (1 May..1 Nov) x 10 days = 3.2608... -> 203.261; billed 3.261 m3
+    assert (nov.water.m3, nov.water.source) == (D("3.261"), Source.ESTIMATE)
+    assert kinds(nov) == ["unread"] and nov.closing == []
+    assert [(p.meter_id, p.at, p.value, p.source) for p in nov.final] == [
+        ("M1", t(2026, 11, 11), D("203.261"), Source.ESTIMATE)]
+    billed = {p.meter_id: p for p in nov.final}
+    # the December run: still no reading after 1 Nov, nothing to settle yet
+    assert settle_contract_end(sp, Period.parse("2026-12"), billed) is None
+    # the meter is read 215 on 1 Dec: 11 Nov = 200 + 15 x 10/30 = 205.000, so 1.739 m3 more for the customer who
+    # left: water 1.739 x 3.83 = 6.660 -> 6.66; sewage (= water) 1.739 x 7.25 = 12.607 -> 12.61; no subscription
+    # net 19.27, VAT 1.5416 -> 1.54, gross 20.81
+    sp.installations[0].readings.append(rr(t(2026, 12, 1), 215, due=True))
+    dec = settle_contract_end(sp, Period.parse("2026-12"), billed)
+    assert (dec.service_point, dec.account, dec.period_start) == ("SP23", "A23", date(2026, 12, 1))
+    assert (dec.water.m3, dec.water.settlement_m3, dec.sewage.m3, dec.sewage.settlement_m3) == (
+        0, D("1.739"), 0, D("1.739"))
+    lines = {ln.kind: (ln.quantity, ln.net) for ln in dec.lines if ln.net}
+    assert lines == {"water_settlement": (D("1.739"), D("6.66")), "sewage_settlement": (D("1.739"), D("12.61"))}
+    assert (dec.net, dec.vat, dec.gross) == (D("19.27"), D("1.54"), D("20.81"))
+    [exc] = dec.exceptions
+    assert (exc.kind, exc.at) == (ExceptionKind.CONTRACT_END_SETTLEMENT, t(2026, 11, 11))
+    assert "account A23" in exc.detail and "water +1.739 m3" in exc.detail and "+20.81 zł" in exc.detail
+    # estimate + settlement = exactly the register's advance over the contract's part of November
+    assert nov.water.total + dec.water.total == D(5)
+    # the settled position is real: a later run settles nothing again
+    assert [(p.value, p.source, p.method) for p in dec.final] == [(D(205), Source.RADIO, "interpolated")]
+    assert settle_contract_end(sp, Period.parse("2027-01"), {p.meter_id: p for p in dec.final}) is None
+
+
+def test_a_contract_end_estimate_above_the_reading_is_credited_and_a_sewage_meter_settles_sewage():
+    # the leaving customer's sewage meter was estimated too: 11 Nov = 50 + 20/184 x 10 = 51.087 (20 m3 since 1 May)
+    sew = Installation("S1", Role.SEWAGE, t(2020, 1, 1), readings=[rr(t(2026, 5, 1), 30, due=True),
+                                                                   rr(t(2026, 11, 1), 50, due=True)])
+    sp = _left_unread(more=[sew])
+    nov = bill_service_point(sp, NOV)
+    assert (nov.water.m3, nov.sewage.m3) == (D("3.261"), D("1.087"))
+    # read on 21 Nov: the main meter at 201 (11 Nov = 200.5: 2.761 m3 too much billed), the sewage meter at 51
+    # (11 Nov = 50.5: 0.587 m3 too much); sewage is by the sewage meter, whatever the main meter settles
+    sp.installations[0].readings.append(rr(t(2026, 11, 21), 201, Source.MANUAL))
+    sew.readings.append(rr(t(2026, 11, 21), 51, Source.MANUAL))
+    dec = settle_contract_end(sp, Period.parse("2026-12"), {p.meter_id: p for p in nov.final})
+    assert (dec.water.settlement_m3, dec.sewage.settlement_m3) == (D("-2.761"), D("-0.587"))
+    assert dec.water.source == Source.MANUAL
+    # -2.761 x 3.83 = -10.574 -> -10.57; -0.587 x 7.25 = -4.255 -> -4.26 (half away from zero); net -14.83,
+    # VAT -1.1864 -> -1.19, gross -16.02: a credit for the customer who left
+    assert (dec.net, dec.vat, dec.gross) == (D("-14.83"), D("-1.19"), D("-16.02"))
+    assert nov.sewage.total + dec.sewage.total == D("0.5")
+
+
+def test_the_next_customer_does_not_pay_the_settlement_of_the_previous_ones_estimate():
+    # the leaving customer's contract ends with October (31 Oct): 1 Nov is estimated; the next customer's
+    # contract starts on 1 Nov on the same meter, whose November opens from October's closing position
+    m = main([rr(t(2026, 5, 1), 140, due=True), rr(t(2026, 10, 1), 190, due=True)])
+    leaving = ServicePoint("SP24", "A24", active_to=date(2026, 10, 31), installations=[m])
+    oct_bill = bill_service_point(leaving, OCT)
+    # 1 Nov = 190 + 50/153 x 31 = 200.131
+    assert [(p.at, p.value, p.source) for p in oct_bill.final] == [(t(2026, 11, 1), D("200.131"), Source.ESTIMATE)]
+    m.readings.append(rr(t(2026, 12, 1), 221, due=True))   # 1 Nov now 190 + 31 x 31/61 = 205.754
+    arriving = ServicePoint("SP24", "B24", active_from=date(2026, 11, 1), installations=[m])
+    nov = bill_service_point(arriving, NOV, opening={p.meter_id: p for p in oct_bill.closing})
+    assert (nov.water.m3, nov.water.settlement_m3) == (D("15.246"), 0)   # 221 - 205.754, nothing of A24's
+    dec = settle_contract_end(leaving, NOV, {p.meter_id: p for p in oct_bill.final})
+    assert (dec.account, dec.water.settlement_m3) == ("A24", D("5.623"))   # 205.754 - 200.131 to A24
+    assert oct_bill.water.total + dec.water.total + nov.water.total == D(31)
 
 
 def test_submeter_above_main_is_an_exception_not_a_negative_bill():

@@ -8,9 +8,10 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.billing.engine import bill_service_point
+from server.billing.engine import bill_service_point, settle_contract_end
 from server.billing.model import Connection, Fault, Installation, RegisterReading, Role, ServicePoint, Source
 from server.billing.period import Period, at_midnight
+from server.billing.register import Register
 from server.billing.tariff import MWIK_KK_2019, money
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -232,3 +233,42 @@ def test_the_faulty_meter_rule_uses_only_this_customers_consumption(increments, 
     assert ours.water.source == Source.FAULTY_METER_RULE
     early, undated = bill(date(2025, 1, 1), D(1)), bill(None, D(1))
     assert (early.water, early.sewage, early.exceptions) == (undated.water, undated.sewage, undated.exceptions)
+
+
+@settings(max_examples=150, deadline=None)
+@given(readings=history(), lag_days=st.integers(0, 10), last_month=st.integers(1, 5), last_day=st.integers(1, 28))
+def test_a_leaving_customers_bills_and_settlement_add_up_to_the_metered_contract(readings, lag_days, last_month,
+                                                                                   last_day):
+    """Bill a customer whose contract ends on `last_day` of month `last_month` month by month as the readings
+    arrive (each run `lag_days` after its month, seeing only what was read by then), then settle the contract's
+    end in each later run: once a reading after the end arrives (one on 1 Jul at the latest) the customer has
+    been billed exactly the register's advance from 1 Jan to the contract's end, valued with all readings."""
+    final = Period.month(2026, 7).start_at
+    readings = [RegisterReading(START, D(0), due_date=True), *readings,
+                RegisterReading(final, (readings[-1].value if readings else D(0)) + D(1), due_date=True)]
+    inst = Installation("M", Role.MAIN, datetime(2025, 1, 1, tzinfo=UTC), readings=[])
+    active_to = date(2026, last_month, last_day)
+    sp = ServicePoint("SP", "A", installations=[inst], active_to=active_to)
+    opening: dict = {}
+    pending: dict = {}
+    billed = D(0)
+    period = Period.month(2026, 1)
+    while period.start < date(2026, 8, 1):
+        inst.readings = [r for r in readings if r.at <= period.end_at + timedelta(days=lag_days)]
+        if period.start <= active_to:
+            bill = bill_service_point(sp, period, opening=opening)
+            opening = {p.meter_id: p for p in bill.closing}
+            if bill.final:
+                pending = {p.meter_id: p for p in bill.final}
+        else:
+            bill = settle_contract_end(sp, period, pending)
+            if bill is not None:
+                assert bill.water.m3 == 0 and not any(ln.net for ln in bill.lines if ln.kind == "subscription")
+                pending = {p.meter_id: p for p in bill.final}
+        billed += bill.water.total if bill is not None else D(0)
+        period = period.next()
+    assert pending["M"].source != Source.ESTIMATE
+    inst.readings = readings
+    at_end, _ = Register(inst).value_at(at_midnight(active_to + timedelta(days=1)))
+    assert at_end.source != Source.ESTIMATE
+    assert billed == at_end.value   # from 0 on 1 Jan
