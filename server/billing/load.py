@@ -23,7 +23,7 @@ from sqlalchemy import select
 from server.billing import model as bm
 from server.billing.period import Period
 from server.billing.queries import billing_readings
-from server.billing.records import BillingRun, ClosingPosition, records_engine
+from server.billing.records import BillingRun, ClosingPosition, FinalPosition, records_engine
 from server.store import MeterInfo, Store
 
 HISTORY = timedelta(days=400)     # a year of average plus the reading before it
@@ -38,6 +38,9 @@ class Inputs:
     meter_ids: dict[str, int] = field(default_factory=dict)      # engine label -> meters.id
     opening: dict[str, bm.Position] = field(default_factory=dict)
     previous_run: int | None = None
+    # ended contracts with an estimate at their end still to settle: (sp id, account id, the contract as a
+    # ServicePoint with today's readings, the billed positions by meter label), see engine.settle_contract_end
+    settlements: list[tuple[int, int | None, bm.ServicePoint, dict[str, bm.Position]]] = field(default_factory=list)
 
 
 def meter_label(m: MeterInfo) -> str:
@@ -52,14 +55,17 @@ def load_inputs(store: Store, period: Period, *, as_of: datetime | None = None,
     out = Inputs(period)
 
     wanted = set(service_points) if service_points is not None else None
-    sps = [sp for sp in store.service_points()
+    every = store.service_points()
+    sps = [sp for sp in every
            if (sp.active_from is None or sp.active_from < period.end)
            and (sp.active_to is None or sp.active_to >= period.start)
            and (wanted is None or sp.code in wanted)]
-    if not sps:
+    by_id = {sp.id: sp for sp in every if wanted is None or sp.code in wanted}
+    ends = {k: v for k, v in _unsettled_ends(store, period, history_start).items() if k[0] in by_id}
+    if not sps and not ends:
         return out
     accounts = {acc.id: acc.number for acc in store.accounts()}
-    sp_ids = {sp.id for sp in sps}
+    sp_ids = {sp.id for sp in sps} | {k[0] for k in ends}
     insts = [i for i in store.installations(since=history_start, until=b) if i.service_point_id in sp_ids]
     meters = {m.id: m for m in store.meters(ids=sorted({i.meter_id for i in insts}))}
 
@@ -82,26 +88,27 @@ def load_inputs(store: Store, period: Period, *, as_of: datetime | None = None,
     for m in meters.values():
         out.meter_ids[meter_label(m)] = m.id
 
+    def installations(sp_id: int) -> list[bm.Installation]:
+        return [bm.Installation(
+            meter_id=meter_label(meters[inst.meter_id]),
+            role=bm.Role(inst.role),
+            installed_at=inst.installed_at,
+            initial_value=inst.initial_reading or Decimal(0),
+            removed_at=inst.removed_at,
+            final_value=inst.final_reading,
+            readings=readings.get(inst.meter_id, []),
+            register_modulus=meters[inst.meter_id].register_modulus,
+            legalised_until=meters[inst.meter_id].legalised_until,
+            faults=faults.get(inst.meter_id, []),
+            plausible_min_m3=meters[inst.meter_id].plausible_min_m3,
+            plausible_max_m3=meters[inst.meter_id].plausible_max_m3,
+        ) for inst in by_sp.get(sp_id, [])]
+
     for sp in sps:
-        installs, sp_alarms = [], []
+        installs, sp_alarms = installations(sp.id), []
         for inst in by_sp.get(sp.id, []):
-            m = meters[inst.meter_id]
-            label = meter_label(m)
-            installs.append(bm.Installation(
-                meter_id=label,
-                role=bm.Role(inst.role),
-                installed_at=inst.installed_at,
-                initial_value=inst.initial_reading or Decimal(0),
-                removed_at=inst.removed_at,
-                final_value=inst.final_reading,
-                readings=readings.get(m.id, []),
-                register_modulus=m.register_modulus,
-                legalised_until=m.legalised_until,
-                faults=faults.get(m.id, []),
-                plausible_min_m3=m.plausible_min_m3,
-                plausible_max_m3=m.plausible_max_m3,
-            ))
-            sp_alarms.extend(bm.AlarmEvent(label, at, kind) for at, kind in alarms.get(m.id, [])
+            label = meter_label(meters[inst.meter_id])
+            sp_alarms.extend(bm.AlarmEvent(label, at, kind) for at, kind in alarms.get(inst.meter_id, [])
                              if inst.installed_at <= at and (inst.removed_at is None or at <= inst.removed_at))
         out.points.append((sp.id, sp.account_id, bm.ServicePoint(
             id=sp.code, account=accounts.get(sp.account_id) if sp.account_id else None,
@@ -109,7 +116,39 @@ def load_inputs(store: Store, period: Period, *, as_of: datetime | None = None,
             norm_units=sp.norm_units or Decimal(0), sewered=sp.sewered, max_daily_m3=sp.max_daily_m3,
             alarms=sp_alarms, address=sp.address, active_from=sp.active_from, active_to=sp.active_to)))
 
-    out.previous_run, out.opening = _opening(store, period, {v: k for k, v in out.meter_ids.items()})
+    labels = {v: k for k, v in out.meter_ids.items()}
+    for (sp_id, account_id, at), rows in sorted(ends.items(), key=lambda kv: (by_id[kv[0][0]].code, kv[0][2])):
+        sp = by_id[sp_id]
+        billed = {labels[mid]: bm.Position(labels[mid], at, value, bm.Source(source), method)
+                  for mid, value, source, method in rows if mid in labels}
+        out.settlements.append((sp_id, account_id, bm.ServicePoint(
+            id=sp.code, account=accounts.get(account_id) if account_id else None,
+            connection=bm.Connection(sp.connection), installations=installations(sp_id), sewered=sp.sewered,
+            address=sp.address, active_to=(at - timedelta(days=1)).date()), billed))
+    out.previous_run, out.opening = _opening(store, period, labels)
+    return out
+
+
+def _unsettled_ends(store: Store, period: Period, since: datetime,
+                    ) -> dict[tuple[int, int | None, datetime], list[tuple[int, Decimal, str, str]]]:
+    """Contract ends recorded by finished runs of earlier periods whose position is still an estimate: for each
+    (service point, meter, end) the row of the latest period's run (then the latest run) counts, so a run that
+    settled it ends it and rerunning this period settles it again, like an opening. Ends before `since` are
+    left: the readings around them are not loaded. By (service point, account billed, end): (meter, value,
+    source, method)."""
+    with records_engine(store).connect() as conn:
+        rows = conn.execute(
+            select(FinalPosition.service_point_id, FinalPosition.account_id, FinalPosition.meter_id,
+                   FinalPosition.at, FinalPosition.value, FinalPosition.source, FinalPosition.method)
+            .join(BillingRun, BillingRun.id == FinalPosition.run_id)
+            .where(BillingRun.status == "done", BillingRun.period_end <= period.start, FinalPosition.at >= since)
+            .order_by(BillingRun.period_end, BillingRun.id)).all()
+    latest = {(sp_id, mid, at): (account_id, value, source, method)
+              for sp_id, account_id, mid, at, value, source, method in rows}
+    out: dict[tuple[int, int | None, datetime], list[tuple[int, Decimal, str, str]]] = defaultdict(list)
+    for (sp_id, mid, at), (account_id, value, source, method) in latest.items():
+        if source == bm.Source.ESTIMATE:
+            out[(sp_id, account_id, at)].append((mid, value, source, method))
     return out
 
 

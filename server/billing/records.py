@@ -7,7 +7,8 @@ autogenerate) never sees them — and never proposes to drop them. `records_engi
 - SQLite file `x.sqlite`: the sibling file `x.billing.sqlite`;
 - in-memory SQLite (tests only): the store's own engine.
 The closing positions are what makes estimates settle exactly: the next run opens each meter where this run
-closed it.
+closed it. The final positions do the same for a contract that ended: where its last bill left each meter, and
+where a later run settled an estimate there (see engine.settle_contract_end).
 """
 
 from __future__ import annotations
@@ -133,3 +134,23 @@ def records_engine(store) -> Engine:
     ensure_tables(out)
     _ENGINES[eng] = out
     return out
+
+
+class FinalPosition(BillingBase):
+    """Where a contract that ended in a run's period left a meter (`Bill.final`: the position its customer was
+    billed up to at the contract's end), or where a later run settled that position. For one (service point,
+    meter, end) the row of the latest period's run counts: an estimate there is still to be settled."""
+
+    __tablename__ = "billing_final_positions"
+    __table_args__ = (UniqueConstraint("run_id", "service_point_id", "meter_id", "at"),
+                      Index(None, "service_point_id"))
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("billing_runs.id", ondelete="CASCADE"))
+    service_point_id: Mapped[int] = mapped_column(Integer)   # service_points.id of the store
+    account_id: Mapped[int | None] = mapped_column(Integer)  # the customer billed: the store may reassign the point
+    meter_id: Mapped[int] = mapped_column(Integer)           # meters.id of the store
+    at: Mapped[dt.datetime] = mapped_column()                # the contract's end (active_to + 1 day, 00:00)
+    value: Mapped[Decimal] = mapped_column()
+    source: Mapped[str] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(20))

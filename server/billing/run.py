@@ -2,6 +2,13 @@
 
 The run row is written first (status running) and finished last (done, with totals), so a crashed run is
 visible as such and never becomes the opening of the next period.
+
+Contracts that ended in an earlier period with an estimate at their end (see engine.settle_contract_end) get a
+settlement-only bill in the first run whose readings value that end: it is written to the run's bills file
+after the service points' bills, its `contract_end_settlement` exception to the exceptions report, and its
+amounts count in the run's totals; its settled positions are recorded (billing_final_positions). It is not a
+row of billing_bills, which holds one bill per service point and run: the same service point may already be
+billed there to the next customer.
 """
 
 from __future__ import annotations
@@ -16,12 +23,12 @@ from pathlib import Path
 
 from sqlalchemy import insert, update
 
-from server.billing.engine import BillingConfig, bill_service_point
+from server.billing.engine import BillingConfig, bill_service_point, settle_contract_end
 from server.billing.export import decimal_default, write_bills, write_exceptions
 from server.billing.load import load_inputs
 from server.billing.model import Bill, BillingException, ExceptionKind
 from server.billing.period import Period
-from server.billing.records import BillingRun, BillRecord, ClosingPosition, records_engine
+from server.billing.records import BillingRun, BillRecord, ClosingPosition, FinalPosition, records_engine
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -44,6 +51,8 @@ class RunResult:
     files: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     bills: list[Bill] = field(default_factory=list)
+    settlements: int = 0                                        # contract-end settlement bills (see above)
+    settlement_bills: list[Bill] = field(default_factory=list)  # kept like `bills`
 
 
 def run_billing(store: Store, period: Period, *, config: BillingConfig | None = None,
@@ -88,36 +97,48 @@ def _run(store: Store, period: Period, config: BillingConfig, out: Path, fmt: st
         except (ValueError, ArithmeticError, KeyError) as e:   # bad data at one point must not stop the town
             log.warning("service point %s not billed: %r", sp.id, e)
             errors.append(BillingException(sp.id, ExceptionKind.BILLING_ERROR, repr(e)))
+    settled: list[tuple[int, int | None, Bill]] = []
+    for sp_id, account_id, sp, billed in inputs.settlements:
+        try:
+            extra = settle_contract_end(sp, period, billed, config)
+        except (ValueError, ArithmeticError, KeyError) as e:
+            log.warning("contract end of service point %s not settled: %r", sp.id, e)
+            errors.append(BillingException(sp.id, ExceptionKind.BILLING_ERROR, f"contract-end settlement: {e!r}"))
+            continue
+        if extra is not None:
+            settled.append((sp_id, account_id, extra))
     t2 = time.perf_counter()
 
     stem = f"{period.label}" + (f"-run{run_id}" if run_id is not None else "")
     bills_path, exc_path = out / f"bills-{stem}.{fmt}", out / f"exceptions-{stem}.{fmt}"
-    write_bills((b for _, _, b in bills), bills_path, fmt)
+    write_bills((b for _, _, b in bills + settled), bills_path, fmt)
     if per_service_point:   # also one file per service point, for billing systems that import one by one
         folder = out / f"bills-{stem}"
         folder.mkdir(exist_ok=True)
         for _, _, b in bills:
             write_bills([b], folder / f"{_safe_name(b.service_point)}.{fmt}", fmt)
-    all_exceptions = [e for _, _, b in bills for e in b.exceptions] + errors
+    all_exceptions = [e for _, _, b in bills + settled for e in b.exceptions] + errors
     write_exceptions(all_exceptions, exc_path, fmt)
-    net = sum((b.net for _, _, b in bills), Decimal(0))
-    gross = sum((b.gross for _, _, b in bills), Decimal(0))
+    net = sum((b.net for _, _, b in bills + settled), Decimal(0))
+    gross = sum((b.gross for _, _, b in bills + settled), Decimal(0))
     files = {"bills": str(bills_path), "exceptions": str(exc_path)}
     manifest = out / f"run-{stem}.json"
     manifest.write_text(json.dumps({
         "run_id": run_id, "period": period.label, "tariff": config.tariff.name, "format": fmt,
-        "service_points": len(inputs.points), "billed": len(bills), "exceptions": len(all_exceptions),
+        "service_points": len(inputs.points), "billed": len(bills), "settlements": len(settled),
+        "exceptions": len(all_exceptions),
         "net": net, "gross": gross, "previous_run": inputs.previous_run, "files": files,
     }, default=decimal_default, indent=1))
     files["manifest"] = str(manifest)
     t3 = time.perf_counter()
 
     if run_id is not None:
-        _record(store, run_id, inputs.meter_ids, bills, len(all_exceptions), net, gross, files)
+        _record(store, run_id, inputs.meter_ids, bills, settled, len(all_exceptions), net, gross, files)
     t4 = time.perf_counter()
     return RunResult(run_id, period, len(inputs.points), len(bills), len(all_exceptions), net, gross, files,
                      {"load": t1 - t0, "bill": t2 - t1, "write": t3 - t2, "record": t4 - t3},
-                     [b for _, _, b in bills] if keep_bills else [])
+                     [b for _, _, b in bills] if keep_bills else [], len(settled),
+                     [b for _, _, b in settled] if keep_bills else [])
 
 
 def _safe_name(code: str) -> str:
@@ -125,8 +146,13 @@ def _safe_name(code: str) -> str:
 
 
 def _record(store: Store, run_id: int, meter_ids: dict[str, int], bills: list[tuple[int, int | None, Bill]],
-            n_exceptions: int, net: Decimal, gross: Decimal, files: dict[str, str]) -> None:
+            settled: list[tuple[int, int | None, Bill]], n_exceptions: int, net: Decimal, gross: Decimal,
+            files: dict[str, str]) -> None:
     bill_rows, pos_rows = [], []
+    final_rows = [{"run_id": run_id, "service_point_id": sp_id, "account_id": account_id,
+                   "meter_id": meter_ids[p.meter_id], "at": p.at, "value": p.value, "source": str(p.source),
+                   "method": p.method}
+                  for sp_id, account_id, b in bills + settled for p in b.final if p.meter_id in meter_ids]
     for sp_id, account_id, b in bills:
         bill_rows.append({
             "run_id": run_id, "service_point_id": sp_id, "service_point": b.service_point,
@@ -143,6 +169,8 @@ def _record(store: Store, run_id: int, meter_ids: dict[str, int], bills: list[tu
             conn.execute(insert(BillRecord), bill_rows)
         if pos_rows:
             conn.execute(insert(ClosingPosition), pos_rows)
+        if final_rows:
+            conn.execute(insert(FinalPosition), final_rows)
         conn.execute(update(BillingRun).where(BillingRun.id == run_id).values(
             status="done", finished_at=datetime.now(UTC), service_points=len(bills), exceptions=n_exceptions,
             net=net, gross=gross, files=files))

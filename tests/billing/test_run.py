@@ -164,3 +164,45 @@ def test_radio_reading_and_alarm_from_an_ingested_telegram_reach_the_bill(store,
     assert [(e.kind, e.detail) for e in sp1.exceptions] == [("alarm", "leak")]
     main = store.meter(identity=("APA", "10000001", 1, 7)).id
     assert any(r.value == D("104.25") and r.source == "radio" for r in store.readings(meter_id=main))
+
+
+def test_an_estimate_at_a_contract_end_is_settled_by_the_run_with_the_reading(store, tmp_path):
+    """SP-003's customer (A-002) leaves on 20 Oct (last day); its meter was last read on 20 Sep, so October bills
+    an estimate up to 21 Oct. November's run has no bill for the contract; when the meter is read, the run of
+    that period settles the estimate to A-002 on a bill of its own, once."""
+    seed_sample(store)
+    store.upsert_service_point("SP-003", active_to=date(2026, 10, 20))
+    oct_ = run_billing(store, Period.parse("2026-10"), out_dir=tmp_path / "oct", keep_bills=True)
+    sp3 = {b.service_point: b for b in oct_.bills}["SP-003"]
+    # 30 m3 over 1 Mar..20 Sep (203 days): 1 Oct = 80 + 11 x 30/203 = 81.626, 21 Oct = 80 + 31 x 30/203 = 84.581
+    assert (sp3.water.m3, sp3.water.source) == (D("2.955"), "estimate")
+    assert [(p.at, p.value) for p in sp3.final] == [(t(2026, 10, 21), D("84.581"))]
+
+    nov = Period.parse("2026-11")
+    unread = run_billing(store, nov, out_dir=tmp_path / "nov0", keep_bills=True)
+    assert unread.settlements == 0 and "SP-003" not in {b.service_point for b in unread.bills}
+
+    m3 = store.meter(identity=("KAM", "30000003", 0x1B, 0x16)).id
+    store.add_readings([NewReading(m3, D(95), t(2026, 11, 20), "radio")])
+    res = run_billing(store, nov, out_dir=tmp_path / "nov", keep_bills=True)
+    # 21 Oct now lies between 20 Sep (80) and 20 Nov (95): 80 + 15 x 31/61 = 87.623, so A-002 owes 3.042 m3:
+    # water 3.042 x 3.83 = 11.651 -> 11.65, sewage 3.042 x 7.25 = 22.054 -> 22.05, net 33.70, VAT 2.696 -> 2.70,
+    # gross 36.40
+    assert res.settlements == 1 and res.billed == 3
+    [settle] = res.settlement_bills
+    assert (settle.service_point, settle.account) == ("SP-003", "A-002")
+    assert (settle.water.settlement_m3, settle.sewage.settlement_m3, settle.gross) == (D("3.042"), D("3.042"),
+                                                                                       D("36.40"))
+    assert res.gross == sum((b.gross for b in res.bills), D(0)) + D("36.40")
+    row = _rows(res.files["bills"])["SP-003"]
+    assert (row["account"], row["water_m3"], row["water_settlement_m3"], row["gross"]) == (
+        "A-002", "0.000", "3.042", "36.40")
+    with open(res.files["exceptions"], newline="") as f:
+        [exc] = [r for r in csv.DictReader(f) if r["kind"] == "contract_end_settlement"]
+    assert exc["service_point"] == "SP-003" and "account A-002" in exc["detail"] and "+36.40 zł" in exc["detail"]
+    assert json.loads(Path(res.files["manifest"]).read_text())["settlements"] == 1
+    # rerunning November settles it again, the same (a rerun replaces the run, like an opening); December does not
+    again = run_billing(store, nov, out_dir=tmp_path / "nov2", keep_bills=True)
+    assert [b.gross for b in again.settlement_bills] == [D("36.40")]
+    dec = run_billing(store, Period.parse("2026-12"), out_dir=tmp_path / "dec", keep_bills=True)
+    assert dec.settlements == 0 and dec.settlement_bills == []
