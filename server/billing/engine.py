@@ -471,11 +471,12 @@ def settle_contract_end(sp: ServicePoint, period: Period, billed: Mapping[str, P
     `billed` the positions its last bill left at the contract's end (`Bill.final`, by meter id). Each one
     valued by an estimate is valued again; where readings now give the instant a real value (a reading there,
     or interpolation between real readings) the signed difference is settled to this customer: a bill with
-    only the settlement quantities (water; sewage by the rule the contract had at its end: its sewage meter,
-    else water + own intake; a garden sub-meter is never estimated) and their money, no consumption and no
-    subscription, plus a `contract_end_settlement` exception naming the account and the amounts. `final` of
-    that bill holds the real positions, so a later run does not settle them again. None while no estimate
-    has a real value yet (still unread: settled by a later run).
+    only the settlement quantities (water; sewage by the rule in force at the contract's end: the sewage meter
+    in place then, else water + own intake; a garden sub-meter is never estimated) and their money, no
+    consumption and no subscription, plus a `contract_end_settlement` exception naming the account and the
+    amounts. A position held above the register after reverse flow settles only what goes beyond it. `final`
+    of that bill holds the real positions, so a later run does not settle them again. None while no
+    estimate has a real value yet (still unread: settled by a later run).
 
     Why a bill of its own, in the run that has the reading: the contract is over, so no later period bill of
     this customer exists to carry the settlement the way `opening` carries it for a running contract, and

@@ -637,6 +637,25 @@ def test_a_contract_end_estimate_above_the_reading_is_credited_and_a_sewage_mete
     assert nov.sewage.total + dec.sewage.total == D("0.5")
 
 
+def test_a_held_position_at_the_contract_end_is_settled_only_beyond_what_was_billed():
+    # reverse flow in October holds the billed position at 500 (the register read 495 on 1 Nov); the contract
+    # ends on 10 Nov unread: the estimate (no net advance in the last year: 0 m3/day) stays below 500, so the
+    # leaving customer is billed nothing and the position is held at 500
+    m = main([rr(t(2026, 10, 1), 500, due=True), rr(t(2026, 10, 20), 490), rr(t(2026, 11, 1), 495, due=True)])
+    sp = ServicePoint("SP25", "A25", active_to=date(2026, 11, 10), installations=[m])
+    oct_bill = bill_service_point(sp, OCT)
+    nov = bill_service_point(sp, NOV, opening={p.meter_id: p for p in oct_bill.closing})
+    assert nov.water.m3 == 0
+    assert [(p.value, p.source, p.method) for p in nov.final] == [(D(500), Source.ESTIMATE, "held")]
+    billed = {p.meter_id: p for p in nov.final}
+    # read 497 on 1 Dec: 11 Nov = 495 + 2 x 10/30 = 495.667, still below what was billed: nothing owed, no credit
+    m.readings.append(rr(t(2026, 12, 1), 497, due=True))
+    assert settle_contract_end(sp, Period.parse("2026-12"), billed).water.settlement_m3 == 0
+    # read 515 instead: 11 Nov = 495 + 20 x 10/30 = 501.667: 1.667 m3 beyond the held 500
+    m.readings[-1] = rr(t(2026, 12, 1), 515, due=True)
+    assert settle_contract_end(sp, Period.parse("2026-12"), billed).water.settlement_m3 == D("1.667")
+
+
 def test_the_next_customer_does_not_pay_the_settlement_of_the_previous_ones_estimate():
     # the leaving customer's contract ends with October (31 Oct): 1 Nov is estimated; the next customer's
     # contract starts on 1 Nov on the same meter, whose November opens from October's closing position

@@ -167,6 +167,31 @@ def test_radio_reading_and_alarm_from_an_ingested_telegram_reach_the_bill(store,
 
 
 def test_an_estimate_at_a_contract_end_is_settled_by_the_run_with_the_reading(store, tmp_path):
+    check_contract_end_settlement(store, tmp_path)
+
+
+@pytest.mark.postgres
+def test_contract_end_settlement_on_postgres(pg_url, tmp_path):
+    schema = f"bill_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_url)
+    with admin.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        engine = create_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
+        s = Store(engine=engine)
+        s.upgrade()
+        check_contract_end_settlement(s, tmp_path)
+        with engine.connect() as c:   # the new table lives in billing's schema, beside the others
+            assert c.execute(text(f"SELECT count(*) FROM {schema}_billing.billing_final_positions")).scalar() == 3
+        s.close()
+    finally:
+        with admin.begin() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            c.execute(text(f"DROP SCHEMA IF EXISTS {schema}_billing CASCADE"))
+        admin.dispose()
+
+
+def check_contract_end_settlement(store, tmp_path):
     """SP-003's customer (A-002) leaves on 20 Oct (last day); its meter was last read on 20 Sep, so October bills
     an estimate up to 21 Oct. November's run has no bill for the contract; when the meter is read, the run of
     that period settles the estimate to A-002 on a bill of its own, once."""
