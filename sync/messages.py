@@ -13,7 +13,11 @@ Kinds:
 - `amr.route` / `amr.keys` (server -> van, retained, `amr/v1/<van>/downlink/route|keys`).
 
 Validation is strict and cheap: anything a van could not have produced raises `MessageError` with a
-short machine-readable `reason`, which the importer uses as the dead-letter reason.
+short machine-readable `reason`, which the importer uses as the dead-letter reason. The importer parses
+with `isolate_bad_items=True`: the envelope (schema, version, van, batch id, sequence range, count, every
+item an object with its own in-range, increasing `seq`) must still be right as a whole, but an item whose
+frame, decode or metadata is bad is set aside in `BatchMessage.bad_items` (raw, with its reason) instead
+of failing the batch, so one odd frame cannot hold back its neighbours.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import io
 import json
 import math
 import re
+import sys
 import uuid
 import zlib
 from collections.abc import Iterable
@@ -345,6 +350,18 @@ class BatchItem:
 
 
 @dataclass(frozen=True, slots=True)
+class BadItem:
+    """An item of a readable batch that failed its own checks (`BatchMessage.parse(isolate_bad_items=True)`):
+    kept as the van sent it, with the typed reason, for the importer's per-frame dead letter."""
+
+    index: int                     # position in the batch's items
+    seq: int                       # the van's outbox sequence number (checked: inside the batch's range)
+    raw: dict[str, Any]            # the item object exactly as parsed from the payload
+    reason: str                    # MessageError.reason, e.g. bad_telegram, bad_received_at, bad_decode
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class BatchMessage:
     van_id: str
     batch_id: str
@@ -353,6 +370,7 @@ class BatchMessage:
     items: tuple[BatchItem, ...]
     created_at: str = field(default_factory=utcnow_iso)
     v: int = SCHEMA_VERSION
+    bad_items: tuple[BadItem, ...] = ()  # only with parse(isolate_bad_items=True); never encoded
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -399,7 +417,11 @@ class BatchMessage:
         )
 
     @classmethod
-    def parse(cls, payload: bytes | dict[str, Any], *, topic_van: str | None = None) -> BatchMessage:
+    def parse(cls, payload: bytes | dict[str, Any], *, topic_van: str | None = None,
+              isolate_bad_items: bool = False) -> BatchMessage:
+        """Validate a batch. Strict by default: the first bad item raises. With `isolate_bad_items`, an item
+        that is an object with a good `seq` but a bad frame, decode or metadata goes to `bad_items` and the
+        rest of the batch is returned; envelope errors (and an item without a usable seq) still raise."""
         obj = payload if isinstance(payload, dict) else decode(payload)
         _envelope(obj, "amr.batch")
         van_id = check_van_id(obj.get("van_id"))
@@ -422,27 +444,49 @@ class BatchMessage:
         if len(raw_items) > seq_to - seq_from + 1:
             raise MessageError("bad_seq_range", "more items than sequence numbers")
         items = []
+        bad: list[BadItem] = []
         last = 0
         for n, it in enumerate(raw_items):
-            items.append(_parse_item(it, n, seq_from, seq_to))
-            if items[-1].seq <= last:
+            # The item's place in the sequence belongs to the envelope: the ack names the range and the van
+            # deletes rows by it, so an item without a trustworthy seq fails the whole batch.
+            if it.__class__ is not dict:
+                raise MessageError("bad_item", f"item {n}: not an object")
+            seq = it.get("seq")
+            if seq.__class__ is not int or not seq_from <= seq <= seq_to:
+                raise MessageError("bad_item_seq", f"item {n}: {seq!r} outside {seq_from}..{seq_to}")
+            if seq <= last:
                 raise MessageError("bad_item_seq", f"item {n}: sequence not strictly increasing")
-            last = items[-1].seq
+            last = seq
+            if not isolate_bad_items:
+                items.append(_parse_item(it, n, seq))
+                continue
+            try:
+                items.append(_parse_item(it, n, seq))
+            except MessageError as e:
+                bad.append(BadItem(n, seq, it, e.reason, e.detail))
         created = obj.get("created_at", "")
         if created:
             _time(created, "created_at")
-        return cls(van_id, batch_id, seq_from, seq_to, tuple(items), created_at=created, v=obj["v"])
+        return cls(van_id, batch_id, seq_from, seq_to, tuple(items), created_at=created, v=obj["v"],
+                   bad_items=tuple(bad))
 
 
 _FRAME_OPTIONAL_NUM = ("rssi_dbm", "snr_db", "freq_offset_hz", "stream_time")
-_NUMBER = (int, float)
+_FLOAT_MAX = sys.float_info.max
+
+
+def _is_number(v: Any) -> bool:
+    """A JSON number the store's float columns can hold: exactly int or float (bool is an int subclass), and
+    an integer no bigger than a double (JSON integers have no limit; 1e400 written out overflows the column)."""
+    c = v.__class__
+    return c is float or (c is int and -_FLOAT_MAX <= v <= _FLOAT_MAX)
 
 
 def _opt_num(fr: dict[str, Any], k: str, n: int) -> float | None:
     v = fr.get(k)
     if v is None:
         return None
-    if v.__class__ not in _NUMBER:  # bool is an int subclass; a JSON number is exactly int or float
+    if not _is_number(v):
         raise MessageError("bad_frame", f"item {n}: {k}")
     return v
 
@@ -478,8 +522,7 @@ def frame_from_wire(fr: dict[str, Any], n: int = 0) -> Frame:
     if pos is not None:
         try:
             lat, lon, speed = pos["lat"], pos["lon"], pos.get("speed_kmh")
-            if lat.__class__ not in _NUMBER or lon.__class__ not in _NUMBER or (
-                    speed is not None and speed.__class__ not in _NUMBER):
+            if not _is_number(lat) or not _is_number(lon) or (speed is not None and not _is_number(speed)):
                 raise TypeError
             fix = pos.get("fix_time")
             position = Position(lat, lon, speed, _time(fix, "fix_time") if fix is not None else None)
@@ -490,14 +533,9 @@ def frame_from_wire(fr: dict[str, Any], n: int = 0) -> Frame:
                  _opt_num(fr, "stream_time", n), position)
 
 
-def _parse_item(it: Any, n: int, seq_from: int, seq_to: int) -> BatchItem:
-    """Validate one item and build its `Frame` in the same pass (the importer needs both; doing them
-    together halves the per-frame cost)."""
-    if it.__class__ is not dict:
-        raise MessageError("bad_item", f"item {n}: not an object")
-    seq = it.get("seq")
-    if seq.__class__ is not int or not seq_from <= seq <= seq_to:
-        raise MessageError("bad_item_seq", f"item {n}: {seq!r} outside {seq_from}..{seq_to}")
+def _parse_item(it: dict[str, Any], n: int, seq: int) -> BatchItem:
+    """Validate one item (an object whose seq the caller checked) and build its `Frame` in the same pass
+    (the importer needs both; doing them together halves the per-frame cost)."""
     fr = it.get("frame")
     if fr.__class__ is not dict:
         raise MessageError("bad_frame", f"item {n}: frame missing")
@@ -552,10 +590,14 @@ class AckMessage:
     seq_to: int
     status: AckStatus
     frames: int = 0          # frames newly stored (0 for duplicates)
-    reason: str = ""         # dead-letter / rejection reason
+    reason: str = ""         # dead-letter / rejection reason; for `stored`, the reasons of dead-lettered frames
     acked_at: str = field(default_factory=utcnow_iso)
     importer: str = ""
     v: int = SCHEMA_VERSION
+    # Frames of this batch the server kept in its dead-letter table one by one (bad frame, good neighbours
+    # stored). Added in v1 without a version bump: a van that does not know the key ignores it, and the
+    # status (`stored`) already tells it the truth that matters, that it may drop the rows.
+    dead_letters: int = 0
 
     @classmethod
     def for_batch(cls, batch: BatchMessage, status: AckStatus, **kw: Any) -> AckMessage:
@@ -566,6 +608,7 @@ class AckMessage:
             "schema": "amr.ack", "v": self.v, "van_id": self.van_id, "batch_id": self.batch_id,
             "seq_from": self.seq_from, "seq_to": self.seq_to, "status": str(self.status),
             "frames": self.frames, "reason": self.reason, "acked_at": self.acked_at, "importer": self.importer,
+            "dead_letters": self.dead_letters,
         }
 
     def encode(self) -> bytes:
@@ -584,10 +627,11 @@ class AckMessage:
         if seq_to < seq_from:
             raise MessageError("bad_seq_range", f"{seq_from}..{seq_to}")
         frames = _int(obj, "frames") if "frames" in obj else 0
+        dead = _int(obj, "dead_letters") if "dead_letters" in obj else 0  # absent from older importers' acks
         return cls(
             check_van_id(obj.get("van_id")), _uuid(obj.get("batch_id")), seq_from, seq_to, status,
             frames=frames, reason=str(obj.get("reason", "")), acked_at=str(obj.get("acked_at", "")),
-            importer=str(obj.get("importer", "")), v=obj["v"],
+            importer=str(obj.get("importer", "")), v=obj["v"], dead_letters=dead,
         )
 
 
