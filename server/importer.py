@@ -13,12 +13,23 @@ Per message:
    ON CONFLICT DO NOTHING on natural keys; a batch id seen before is recognised up front;
 4. after COMMIT: PUBACK the MQTT message (manual ack) and publish `amr.ack` to `amr/v1/<van>/acks`.
 
-Poison (a payload that can never be ingested: not JSON, wrong schema, a frame that is not a telegram,
-data the store refuses) goes to the dead-letter table with its reason and is PUBACKed, so the broker
-never redelivers it in a loop; the van gets a `dead_letter` ack when the batch id was readable.
+Poison is kept, never looped on, and never costs a good reading its place in the store:
+- A bad envelope (not JSON, wrong schema, van, batch id, sequence range or count, an item that is not an
+  object or whose seq is missing, out of range or out of order) goes to the dead-letter table WHOLE with its
+  reason and is PUBACKed, so the broker never redelivers it in a loop; the van gets a `dead_letter` ack
+  when the batch id and range were readable.
+- A bad frame inside a good envelope (it fails the per-item wire checks, `frame_from_wire` and friends:
+  not hex, a time off the calendar, NUL in a text, a number no column holds, a malformed van decode; or the
+  store refuses that item alone, `store.InvalidItem`) is dead-lettered ON ITS OWN: one row per frame, the
+  item as the van sent it wrapped with van and seq (`frame_dead_letter`), its typed reason, and the batch
+  id / seq / item index in the detail. The other frames are stored, and the dead-letter rows are written
+  in the SAME transaction as the batch row. The van is acked `stored` (it may drop the rows: the server
+  holds all of them) with `dead_letters` = how many frames went to the table and their reasons in
+  `reason`; metric `frames_dead_lettered`. A redelivered batch id is a `duplicate` and writes nothing; a
+  frame re-sent under a new batch id has the same per-frame payload, so the table keeps it once.
 Transient failures (database down) are NOT acked: the message stays with us and is retried with backoff,
 and if we die the broker redelivers it. An unexpected exception is retried a few times, then kept as a dead
-letter for the operators and answered `rejected`, so the van keeps its rows and re-sends after a pause.
+letter (whole) for the operators and answered `rejected`, so the van keeps its rows and re-sends after a pause.
 """
 
 from __future__ import annotations
@@ -66,6 +77,9 @@ class IngestResult:
     telegrams_new: int = 0
     readings_new: int = 0
     decoded_on_server: int = 0
+    # (seq, reason) of every frame of the batch kept as its own dead letter in the batch's transaction
+    # (batch.bad_items plus items the store refused); empty for a duplicate.
+    dead_frames: tuple[tuple[int, str], ...] = ()
 
 
 class Sink(Protocol):
@@ -73,7 +87,10 @@ class Sink(Protocol):
 
     def van_known(self, van_code: str) -> bool: ...
 
-    def ingest(self, batch: m.BatchMessage) -> IngestResult: ...
+    def ingest(self, batch: m.BatchMessage) -> IngestResult:
+        """Store `batch.items` and keep every `batch.bad_items` entry as a dead letter of its own, all in one
+        transaction; a redelivered batch id writes nothing."""
+        ...
 
     def dead_letter(self, payload: bytes, reason: str, detail: str, van_code: str | None, topic: str) -> None: ...
 
@@ -120,8 +137,11 @@ class ImporterConfig:
     delay_before_commit_s: float = 0.0
 
 
+# dead_letters: whole messages dead-lettered; frames_dead_lettered: frames of stored batches kept one by one;
+# frames: every frame of a stored or duplicate batch, good or dead-lettered.
 METRIC_NAMES = ("received", "stored", "duplicates", "dead_letters", "rejected", "unknown_van", "db_retries",
-                "telegrams_new", "readings_new", "decoded_on_server", "frames", "acks_published", "connects", "session_lost")
+                "telegrams_new", "readings_new", "decoded_on_server", "frames", "acks_published", "connects",
+                "session_lost", "frames_dead_lettered")
 
 
 class Importer:
@@ -278,7 +298,7 @@ class Importer:
         batch: m.BatchMessage | None = None
         try:
             topic_van = m.van_from_topic(w.topic)
-            batch = m.BatchMessage.parse(w.payload, topic_van=topic_van)
+            batch = m.BatchMessage.parse(w.payload, topic_van=topic_van, isolate_bad_items=True)
         except m.MessageError as e:
             if e.reason == "unsupported_version" and topic_van is not None:
                 # A van newer than this server: its data is fine, we are old. It keeps the rows and
@@ -324,7 +344,7 @@ class Importer:
             self.metrics["rejected"] += 1
             return self._dead(w, "ingest_error", detail, batch.van_id, ack)
         self._db_fail_streak = 0
-        self.metrics["frames"] += len(batch.items)
+        self.metrics["frames"] += len(batch.items) + len(batch.bad_items)
         if result.duplicate:
             self.metrics["duplicates"] += 1
             return Outcome.DUPLICATE, m.AckMessage.for_batch(batch, m.AckStatus.DUPLICATE, importer=self.client_id)
@@ -332,7 +352,15 @@ class Importer:
         self.metrics["telegrams_new"] += result.telegrams_new
         self.metrics["readings_new"] += result.readings_new
         self.metrics["decoded_on_server"] += result.decoded_on_server
+        reason = ""
+        if result.dead_frames:
+            self.metrics["frames_dead_lettered"] += len(result.dead_frames)
+            reason = ",".join(sorted({r for _, r in result.dead_frames}))
+            log.warning("batch %s from %s stored with %d frame(s) dead-lettered (%s): seq %s", batch.batch_id,
+                        batch.van_id, len(result.dead_frames), reason,
+                        ",".join(str(q) for q, _ in result.dead_frames[:20]))
         return Outcome.STORED, m.AckMessage.for_batch(batch, m.AckStatus.STORED, frames=result.telegrams_new,
+                                                      reason=reason, dead_letters=len(result.dead_frames),
                                                       importer=self.client_id)
 
     def _dead(self, w: Incoming, reason: str, detail: str, van: str | None,
@@ -380,6 +408,26 @@ def _ack_for_unparsed(payload: bytes, van: str | None, reason: str) -> m.AckMess
     return m.AckMessage(van, bid, lo, hi, m.AckStatus.DEAD_LETTER, reason=reason)
 
 
+FRAME_DEAD_LETTER_SCHEMA = "amr.dead_frame"
+
+
+def frame_dead_letter(van_id: str, seq: int, item: dict[str, Any]) -> bytes:
+    """The dead-letter payload of one bad frame: the item object as the van sent it, with the van and the
+    outbox seq it came from. Deliberately without the batch id (that goes in the detail): the payload hash is
+    the table's dedup key, so the same outbox row re-sent under another batch id (a lost ack) is kept once,
+    while two different frames never share a row."""
+    # json, not orjson: the item may hold NaN/Infinity, which the outbox writes and json reads back; ASCII
+    # escapes keep a lone surrogate (valid in JSON text, not in UTF-8) as the van sent it.
+    return json.dumps({"schema": FRAME_DEAD_LETTER_SCHEMA, "v": m.SCHEMA_VERSION, "van_id": van_id, "seq": seq,
+                       "item": item}, separators=(",", ":")).encode()
+
+
+def _raw_item(it: m.BatchItem) -> dict[str, Any]:
+    """A parsed item back in its wire shape (for an item only the store refused)."""
+    return {"seq": it.seq, "times_heard": it.times_heard, "best_rssi": it.best_rssi,
+            "last_heard_at": it.last_heard_at, "frame": it.frame, "decode": it.decode}
+
+
 class StoreSink:
     """The importer's view of `server.store.Store`. The server decodes every telegram itself with its own
     keys (it may hold keys the van lacks); the van's decode on the wire is for the crew and for debugging."""
@@ -414,18 +462,40 @@ class StoreSink:
                 if it.decode and it.decode.get("ok"):
                     with contextlib.suppress(m.MessageError):  # unusable: the server decodes it itself
                         results[n] = m.decoded_from_dict(it.decode, f.telegram)
-        try:
-            r = self.store.ingest_batch(batch.van_id, batch.batch_id, list(zip(frames, results, strict=True)))
-        except self._errors.InvalidInput as e:
-            raise PoisonData("invalid_input", str(e)[:300]) from None
-        except self._errors.UnknownVan as e:  # deactivated between van_known and here
-            raise PoisonData("unknown_van", str(e)[:300]) from None
+        # (seq, item index, raw item, reason, detail) of every frame kept as its own dead letter
+        dead = [(b.seq, b.index, b.raw, b.reason, b.detail) for b in batch.bad_items]
+        good = list(zip(batch.items, frames, results, strict=True))
+        while True:
+            try:
+                letters = [self._errors.NewDeadLetter(
+                    frame_dead_letter(batch.van_id, seq, raw), reason,
+                    f"batch {batch.batch_id} seq {seq} item {n}: {detail}"[:2000], batch.van_id,
+                    m.batch_topic(batch.van_id)) for seq, n, raw, reason, detail in sorted(dead, key=lambda d: d[0])]
+            except (RecursionError, ValueError) as e:
+                # An item nested almost as deep as the parser goes cannot be written out again on its own:
+                # the whole payload is kept instead (the importer's whole-batch dead letter).
+                raise PoisonData("bad_item", f"a bad item cannot be kept on its own: {type(e).__name__}") from None
+            try:
+                r = self.store.ingest_batch(batch.van_id, batch.batch_id, [(f, res) for _, f, res in good],
+                                            dead_letters=letters)
+                break
+            except self._errors.InvalidItem as e:
+                # The store refused one frame for itself (nothing was written): keep that one aside, store the rest.
+                it = good.pop(e.index)[0]
+                # seqs increase strictly through the whole item list, so an item's rank by seq is its index
+                n = sum(x.seq < it.seq for x in batch.items) + sum(b.seq < it.seq for b in batch.bad_items)
+                dead.append((it.seq, n, _raw_item(it), "invalid_input", str(e)[:300]))
+            except self._errors.InvalidInput as e:
+                raise PoisonData("invalid_input", str(e)[:300]) from None
+            except self._errors.UnknownVan as e:  # deactivated between van_known and here
+                raise PoisonData("unknown_van", str(e)[:300]) from None
         if r.replayed and not self.store.batch_seen(batch.van_id, batch.batch_id):
             # A "duplicate" answer lets the van delete its rows: never give it without the batch row
             # actually being there (cheap, and duplicates are rare).
             raise RuntimeError(f"store reported batch {batch.batch_id} as replayed but has no record of it")
         return IngestResult(duplicate=r.replayed, telegrams_new=r.telegrams_new, readings_new=r.readings_new,
-                            decoded_on_server=getattr(r, "decoded", 0))
+                            decoded_on_server=getattr(r, "decoded", 0),
+                            dead_frames=() if r.replayed else tuple(sorted((d[0], d[3]) for d in dead)))
 
     def dead_letter(self, payload: bytes, reason: str, detail: str, van_code: str | None, topic: str) -> None:
         self.store.add_dead_letter(payload, reason, detail, van=van_code, topic=topic)

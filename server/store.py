@@ -12,12 +12,14 @@ out are timezone-aware UTC (naive datetimes are refused with ValueError); quanti
 Ingest (the importer):
     store.add_van("van-01")                                 # vans must be known; see UnknownVan
     store.batch_seen("van-01", batch_id) -> bool           # recognise a replay before parsing
-    store.ingest_batch("van-01", batch_id, items) -> IngestResult
+    store.ingest_batch("van-01", batch_id, items, dead_letters=()) -> IngestResult
         items: iterable of IngestItem(frame, result) or (frame, result) pairs; result is the van's
         Decoded | Rejection, or None to have the store decode with its own keys (the usual case: the
         server holds keys the van may lack). One transaction: the ingest_batches row, the raw telegrams,
-        the readings and alarms commit together. A replayed (van, batch_id) returns replayed=True and
-        changes nothing; re-sent frames under a new batch id are absorbed by natural keys.
+        the readings and alarms commit together, and with them `dead_letters` (NewDeadLetter: the batch's
+        bad frames, each kept on its own). A replayed (van, batch_id) returns replayed=True and changes
+        nothing; re-sent frames under a new batch id are absorbed by natural keys. An item the store cannot
+        hold raises InvalidItem (an InvalidInput naming the item's index) before anything is written.
     store.ingest(items, van=None) -> IngestResult             # same without a batch row (tools, tests)
     store.preload_meters()                                    # warm the identity -> meter id cache
     store.add_dead_letter(payload, reason, detail, van=, topic=) -> bool   # False: seen before
@@ -54,7 +56,7 @@ import datetime as dt
 import importlib.metadata
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from typing import Any
 
@@ -125,6 +127,14 @@ class InvalidInput(StoreError, ValueError):
     pass
 
 
+class InvalidItem(InvalidInput):
+    """One ingest item the store cannot hold (the others may be fine): `index` is its position."""
+
+    def __init__(self, index: int, message: str):
+        super().__init__(f"item {index}: {message}")
+        self.index = index
+
+
 # --------------------------------------------------------------------------------------- values
 
 
@@ -135,6 +145,15 @@ class IngestItem:
 
 
 @dataclass(frozen=True, slots=True)
+class NewDeadLetter:
+    payload: bytes
+    reason: str
+    detail: str = ""
+    van: str | None = None
+    topic: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class IngestResult:
     replayed: bool
     frames: int
@@ -142,6 +161,7 @@ class IngestResult:
     readings_new: int = 0
     alarms_new: int = 0
     decoded: int = 0        # frames the store decoded itself (result None)
+    dead_letters_new: int = 0  # ingest_batch's dead letters not seen before (same payload hash)
 
 
 def _from_row(cls, row) -> Any:
@@ -451,13 +471,15 @@ class Store:
                 select(T_BATCHES.c.id).where(T_BATCHES.c.van_id == vid, T_BATCHES.c.batch_id == batch_id)
             ).first() is not None
 
-    def ingest_batch(self, van: str, batch_id: str, items: Iterable[IngestItem | tuple]) -> IngestResult:
+    def ingest_batch(self, van: str, batch_id: str, items: Iterable[IngestItem | tuple], *,
+                     dead_letters: Sequence[NewDeadLetter] = ()) -> IngestResult:
         vid = self._require_van(van)
         items = self._prepare(items)
+        dead_rows = [_dead_row(d.payload, d.reason, d.detail, d.van, d.topic) for d in dead_letters]
         with self.engine.begin() as conn:
             new = repository.insert_ignore(conn, T_BATCHES, [{
                 "van_id": vid, "batch_id": batch_id, "received_at": dt.datetime.now(dt.UTC),
-                "frames": len(items), "telegrams_new": 0, "readings_new": 0,
+                "frames": len(items) + len(dead_rows), "telegrams_new": 0, "readings_new": 0,
             }], ("van_id", "batch_id"))
             if not new:
                 return IngestResult(replayed=True, frames=len(items))
@@ -466,6 +488,11 @@ class Store:
             result, resolved = self._ingest(conn, items, vid, bpk)
             conn.execute(update(T_BATCHES).where(T_BATCHES.c.id == bpk).values(
                 telegrams_new=result.telegrams_new, readings_new=result.readings_new))
+            if dead_rows:
+                # In the batch's transaction: the batch row (which makes a redelivery a no-op) never commits
+                # without its bad frames, and a failed commit leaves neither.
+                dl_new = repository.insert_ignore(conn, T_DEAD, dead_rows, ("payload_sha256",))
+                result = replace(result, dead_letters_new=dl_new)
         self._meter_ids.update(resolved)  # only after COMMIT: a rolled-back meter row must not be cached
         return result
 
@@ -479,12 +506,25 @@ class Store:
 
     def _prepare(self, items: Iterable[IngestItem | tuple]) -> list[IngestItem]:
         out = []
-        for it in items:
+        for n, it in enumerate(items):
             if not isinstance(it, IngestItem):
                 it = IngestItem(*it)
-            if not isinstance(it.frame, Frame):
-                raise InvalidInput(f"ingest item without a Frame: {type(it.frame).__name__}")
-            _utc(it.frame.received_at, "frame.received_at")
+            f = it.frame
+            if not isinstance(f, Frame):
+                raise InvalidItem(n, f"ingest item without a Frame: {type(f).__name__}")
+            try:
+                _utc(f.received_at, "frame.received_at")
+            except InvalidInput as e:
+                raise InvalidItem(n, str(e)) from None
+            pos = f.position
+            for what, v in (("rssi_dbm", f.rssi_dbm), ("lat", pos and pos.lat), ("lon", pos and pos.lon)):
+                if v is not None and v.__class__ is not float:
+                    # The float columns: an integer past a double's range fails the INSERT (OverflowError),
+                    # which would take the whole batch down with it.
+                    try:
+                        float(v)
+                    except (TypeError, ValueError, OverflowError):
+                        raise InvalidItem(n, f"{what} {str(v)[:40]!r} is not a number a float column holds") from None
             out.append(it)
         return out
 
@@ -592,11 +632,8 @@ class Store:
     def add_dead_letter(self, payload: bytes, reason: str, detail: str = "", *, van: str | None = None,
                         topic: str | None = None) -> bool:
         with self.engine.begin() as conn:
-            return bool(repository.insert_ignore(conn, T_DEAD, [{
-                "payload_sha256": derive.sha256(payload), "payload": payload, "reason": derive.clean_text(reason, 64),
-                "detail": derive.clean_text(detail, 10_000), "van_code": (van or None) and van[:64], "topic": (topic or None) and topic[:300],
-                "received_at": dt.datetime.now(dt.UTC),
-            }], ("payload_sha256",)))
+            return bool(repository.insert_ignore(conn, T_DEAD, [_dead_row(payload, reason, detail, van, topic)],
+                                                 ("payload_sha256",)))
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetterInfo]:
         with self.engine.connect() as conn:
@@ -1145,6 +1182,14 @@ class Store:
                       T_TELEGRAMS, T_READINGS, T_ALARMS, T_DEAD, T_FAULTS):
                 out[t.name] = conn.execute(select(func.count()).select_from(t)).scalar_one()
         return out
+
+
+def _dead_row(payload: bytes, reason: str, detail: str, van: str | None, topic: str | None) -> dict[str, Any]:
+    return {
+        "payload_sha256": derive.sha256(payload), "payload": payload, "reason": derive.clean_text(reason, 64),
+        "detail": derive.clean_text(detail, 10_000), "van_code": (van or None) and van[:64],
+        "topic": (topic or None) and topic[:300], "received_at": dt.datetime.now(dt.UTC),
+    }
 
 
 def _meter_ident(manufacturer: str, address: str, version: int, device_type: int) -> IdentityKey:

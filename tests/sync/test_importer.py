@@ -50,8 +50,9 @@ def test_poison_goes_to_dead_letters_once_and_is_never_redelivered(broker, store
     assert imp.ready.wait(10)
     van = RawVan(broker, "van01")
     good = m.BatchMessage.build("van01", [(i + 1, f, None) for i, f in enumerate(make_frames(3))])
-    bad_frame = json.loads(good.encode())  # a deep copy
+    bad_frame = json.loads(good.encode())  # a deep copy, under its own batch id (a van never reuses one)
     bad_frame["items"][1]["frame"]["telegram"] = "XYZ"
+    bad_frame["batch_id"] = m.new_batch_id()
     try:
         van.send(b"\x00 definitely not json")
         van.send(b"\x00 definitely not json")  # the same poison twice: one dead letter row
@@ -65,8 +66,8 @@ def test_poison_goes_to_dead_letters_once_and_is_never_redelivered(broker, store
         imp.stop()
     reasons = Counter(d.reason for d in dead_letters(store))
     assert reasons == {"not_json": 1, "bad_telegram": 1, "van_mismatch": 1}
-    # the batch with a bad frame is acked dead_letter (the server holds it whole), the good one stored
-    assert sorted(a.status.value for a in van.acks) == ["dead_letter", "stored"]
+    # the batch with a bad frame is stored with that frame dead-lettered on its own (the ack says so)
+    assert sorted((a.status.value, a.dead_letters) for a in van.acks) == [("stored", 0), ("stored", 1)]
     assert len(stored_telegrams(store)) == 3
     # Everything was PUBACKed: a restarted importer with the same session gets nothing redelivered.
     again = Importer(StoreSink(store), settings_for(broker, "importer"), ImporterConfig(client_id="imp-p")).start()

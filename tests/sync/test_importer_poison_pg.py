@@ -31,9 +31,11 @@ def test_frame_the_store_refuses_is_a_dead_letter_at_once(store, bad, reason):
     payload = json.dumps(doc).encode()
     imp = Importer(StoreSink(store), broker=None)  # type: ignore[arg-type]
     outcome, ack = imp.handle(Incoming(1, 1, m.batch_topic("van01"), payload))
-    assert outcome is Outcome.DEAD_LETTER
-    assert ack is not None and ack.status is m.AckStatus.DEAD_LETTER
-    assert [(d.reason, d.van_code, d.payload) for d in store.dead_letters()] == [(reason, "van01", payload)]
+    # the bad frame alone is the dead letter; its good neighbour is stored
+    assert outcome is Outcome.STORED
+    assert ack is not None and ack.status is m.AckStatus.STORED and (ack.frames, ack.dead_letters) == (1, 1)
+    assert [(d.reason, d.van_code, json.loads(d.payload)["item"]) for d in store.dead_letters()] == [
+        (reason, "van01", doc["items"][1])]
 
 
 def _trusted_decode(**kw) -> dict:
