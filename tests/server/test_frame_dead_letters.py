@@ -249,3 +249,20 @@ def test_item_too_deep_to_keep_alone_keeps_the_whole_batch(vstore):
     outcome, ack = run(imp, payload)
     assert outcome is Outcome.DEAD_LETTER and ack.status is m.AckStatus.DEAD_LETTER
     assert [(d.reason, d.payload) for d in vstore.dead_letters()] == [("bad_item", payload)]
+
+
+def test_many_bad_frames_in_one_batch_are_each_kept_once(vstore):
+    """More bad frames than the store's COPY threshold (PostgreSQL bulk path) in one batch: a van bug that
+    damages every frame must still leave one row per frame, and the good ones stored."""
+    doc = batch_doc(150)
+    for k, it in enumerate(doc["items"]):
+        if k % 10:
+            it["frame"]["received_at"] = f"0001-01-01T00:00:{k % 60:02d}+14:00"
+    imp = Importer(StoreSink(vstore), broker=None)  # type: ignore[arg-type]
+    outcome, ack = run(imp, doc)
+    assert outcome is Outcome.STORED and (ack.frames, ack.dead_letters) == (15, 135)
+    dead = vstore.dead_letters(limit=1000)
+    assert sorted(json.loads(d.payload)["seq"] for d in dead) == [k + 1 for k in range(150) if k % 10]
+    assert {d.reason for d in dead} == {"bad_received_at"}
+    assert run(imp, doc)[0] is Outcome.DUPLICATE and len(vstore.dead_letters(limit=1000)) == 135
+    assert len(telegrams(vstore)) == 15
