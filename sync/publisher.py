@@ -129,6 +129,7 @@ class SyncStatus:
     batches_sent: int = 0
     batches_acked: int = 0
     rows_acked: int = 0
+    rows_dead_lettered: int = 0    # acked rows the server kept as dead letters (bad frames, raw)
     batches_resent: int = 0
     acks_ignored: int = 0
     rejected: int = 0
@@ -359,9 +360,17 @@ class Publisher:
             n = self._outbox.ack(f.outbox_id)
         except UnknownBatch:
             n = 0  # another opener released our lease; those rows will be re-sent and deduplicated
+        if ack.dead_letters:
+            # The rows go (the server keeps those frames raw with the reason), but the crew and the
+            # back office should know the van sent something the server could not read.
+            log.warning("server kept %d frame(s) of batch %s as dead letters: %s", ack.dead_letters,
+                        ack.batch_id, ack.reason)
         with self._status_lock:
             self._status.batches_acked += 1
             self._status.rows_acked += n
+            self._status.rows_dead_lettered += ack.dead_letters
+            if ack.dead_letters:
+                self._status.last_error = f"server kept {ack.dead_letters} bad frame(s) as dead letters"
             self._status.last_ack_at = m.utcnow_iso()
         self._status_dirty = True
 

@@ -49,6 +49,7 @@ def test_van_with_one_damaged_frame_loses_nothing(broker, store, tmp_path):
         wait_until(lambda: ob.pending() == 0, 30, "outbox drained")
         st = pub.status()
         assert st["rows_acked"] == 40 and st["batches_acked"] == 2 and st["rejected"] == 0
+        assert st["rows_dead_lettered"] == 1 and "dead letters" in st["last_error"]
     finally:
         pub.stop()
         ob.close()
