@@ -127,19 +127,27 @@ class Amb8465Source(SerialStickSource):
         # Command-mode output has a checksum and RSSI tells signal quality, so by default the stick is
         # set to both (written once to its parameter memory, then reset) when it is not already.
         self.configure_memory = str(configure_memory).lower() not in ("0", "false", "no", "off")
+        # Parameters written but not yet applied by a RESET (the handshake that wrote them failed
+        # before): the memory then says what the stick will run, not what it runs.
+        self._reset_due = False
 
     def decode(self, buf: bytearray) -> tuple[int, Any]:
         return decode(buf, transparent=not self.command_mode, rssi=self.rssi_enabled)
 
     def configure(self) -> None:
         self.command_mode = True
+        if self._reset_due:
+            self.command(encode(RESET), _answer(RESET))
+            self._reset_due = False
         memory = self._read_memory()
         if self.configure_memory and not (memory[P_CMD_OUT] and memory[P_RSSI]):
+            self._reset_due = True
             for offset in (P_CMD_OUT, P_RSSI):
                 rsp = self.command(encode(SET, bytes([offset, 1, 1])), _answer(SET))
                 if rsp.payload[:1] != b"\x00":
                     raise StickError(f"AMB8465 refused to set parameter {offset}: {rsp.payload.hex()}")
             self.command(encode(RESET), _answer(RESET))
+            self._reset_due = False
             memory = self._read_memory()
         serial_no = self.command(encode(SERIALNO), _answer(SERIALNO))
         self.device_info = {
@@ -161,6 +169,9 @@ class Amb8465Source(SerialStickSource):
     def _read_memory(self) -> bytes:
         params = self.command(encode(GET, bytes([0x00, PARAM_SIZE])), _answer(GET))
         memory = params.payload[2:]  # offset, length, then the bytes
+        if params.payload[:1] != b"\x00" or params.payload[1:2] != bytes([len(memory) & 0xFF]):
+            raise StickError(f"AMB8465 parameter memory answer for offset/length {params.payload[:2].hex()} "
+                             f"with {len(memory)} bytes, asked for 0080")
         if len(memory) <= P_RSSI:
             raise StickError(f"AMB8465 parameter memory answer of {len(memory)} bytes")
         return memory

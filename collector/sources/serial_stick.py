@@ -126,13 +126,17 @@ class SerialStickSource(Source):
         try:
             ser.reset_input_buffer()
             self.configure()
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, StickError) as exc:
             self._drop_port()
-            return self._failed(f"{self.port} failed during handshake: {exc}")
-        except StickError as exc:
-            self._drop_port()
+            if self.closed:  # close() from another thread ended the handshake: no fault of the stick's
+                return False
+            if not isinstance(exc, StickError):
+                return self._failed(f"{self.port} failed during handshake: {exc}")
             self.reject("HANDSHAKE", str(exc))
             return self._failed(f"{self.port}: {exc}")
+        if self.closed:  # closed just as the handshake ended: release the port it opened
+            self._drop_port()
+            return False
         if self._connected_once:
             self.counters.reconnects += 1
         self._connected_once = True
@@ -228,10 +232,18 @@ class SerialStickSource(Source):
                 if is_answer(message):
                     return message
                 self._dispatch(message)
+            if self.closed:  # the port is gone under us: do not spin on it until the deadline
+                raise serial.SerialException(f"{self.port} closed during the handshake")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise StickError(f"{self.kind} on {self.port}: no answer to {request.hex()}")
-            self._buf += self._read(min(remaining, 0.1))
+            try:
+                data = self._read(min(remaining, 0.1))
+            except (TypeError, AttributeError) as exc:  # pyserial's fd closed under us by `close()`
+                if not self.closed:
+                    raise
+                raise serial.SerialException(f"{self.port} closed during the handshake") from exc
+            self._buf += data
 
     # --- Source ------------------------------------------------------------------------------------
 
