@@ -49,11 +49,14 @@ class RtlSdrSource(SdrSource):
     @classmethod
     def from_spec(cls, args: str, options: dict[str, str]) -> RtlSdrSource:
         index = args or "0"
-        if not index.isdigit():
+        if not (index.isascii() and index.isdigit()):
             raise SpecError(f"rtlsdr spec wants a device index, got {args!r}")
         opts = dict(options)
-        return cls(int(index), freq=opts.pop("freq", None), rate=opts.pop("rate", None),
-                   gain=opts.pop("gain", "auto"), ppm=opts.pop("ppm", 0), modes=opts.pop("modes", "t1,c1,s1"))
+        known = {k: opts.pop(k) for k in ("freq", "rate", "gain", "ppm", "modes") if k in opts}
+        if opts:  # checked before the dongle is opened: a misspelt option is not a device problem
+            raise SpecError(f"rtlsdr: unknown option(s) {', '.join(sorted(opts))}")
+        known.setdefault("modes", "t1,c1,s1")
+        return cls(int(index), **known)
 
     def _read_chunk(self, timeout: float) -> bytes | None:
         try:

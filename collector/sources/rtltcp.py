@@ -1,16 +1,20 @@
 """rtl_tcp source: IQ over TCP from a remote dongle (``rtl_tcp -a 0.0.0.0`` on a Pi in the van).
 
 Spec ``rtltcp:HOST:PORT`` with options ``freq`` (default 868.95M), ``rate`` (1600k), ``gain`` (dB or
-``auto``), ``ppm``, ``modes`` and ``protocol``: ``rtl_tcp`` (default; the rtl-sdr wire protocol, read
-with a plain socket) or ``pyrtlsdr`` (pyrtlsdr's own TCP server, read with ``rtlsdr.RtlSdrTcpClient``).
+``auto``), ``ppm``, ``modes``, ``connect_timeout`` (seconds for connecting and the whole 12-byte header,
+default 5) and ``protocol``: ``rtl_tcp`` (default; the rtl-sdr wire protocol, read with a plain socket) or
+``pyrtlsdr`` (pyrtlsdr's own TCP server, read with ``rtlsdr.RtlSdrTcpClient``). Other options, and values
+the protocol's 32-bit commands cannot carry, are a SpecError.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import math
 import socket
 import struct
+import time
 from typing import Any
 
 import numpy as np
@@ -22,8 +26,34 @@ DEFAULT_FREQ = 868.95e6
 DEFAULT_RATE = 1.6e6
 
 
+SIGNED_COMMANDS = {4, 5}   # gain (tenths of dB) and ppm: the server reads them back as a signed int
+MAX_CONNECT_TIMEOUT = 3600.0
+
+
 def rtltcp_command(cmd: int, value: int) -> bytes:
+    # The value is 32 bits on the wire: anything wider, or a negative frequency, would tune the dongle
+    # to another frequency or gain than asked, silently.
+    low, high = (-(1 << 31), 1 << 31) if cmd in SIGNED_COMMANDS else (0, 1 << 32)
+    if not low <= value < high:
+        raise SpecError(f"rtl_tcp command {cmd}: {value} does not fit the protocol's 32 bits")
     return struct.pack(">BI", cmd, value & 0xFFFFFFFF)
+
+
+def _finite(value: Any, what: str) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise SpecError(f"rtltcp: {what} must be a number, not {value!r}") from None
+    if not math.isfinite(x):
+        raise SpecError(f"rtltcp: {what} must be finite, not {value!r}")
+    return x
+
+
+def _whole(value: Any, what: str) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise SpecError(f"rtltcp: {what} must be a whole number, not {value!r}") from None
 
 
 class RtlTcpSource(SdrSource):
@@ -36,17 +66,25 @@ class RtlTcpSource(SdrSource):
         centre = parse_rate(freq, "freq") or DEFAULT_FREQ
         if isinstance(modes, str):
             modes = parse_link_modes(modes, ALL_MODES)
+        port = _whole(port, "port")
+        if not 0 < port < 65536:
+            raise SpecError(f"rtltcp: port {port} is not a TCP port")
         super().__init__(f"rtltcp:{host}:{port}", fs, centre, "cu8", tuple(modes), **kw)
-        self.host, self.port, self.protocol = host, int(port), protocol
+        self.host, self.port, self.protocol = host, port, protocol
         self.server_info: dict[str, int] = {}
         self._sock: socket.socket | None = None
         self._client: Any = None
         self._n_bytes = 2 * self.chunk_samples
-        gain_db = None if str(gain).lower() in ("auto", "", "none") else float(gain)
+        gain_db = None if str(gain).strip().lower() in ("auto", "", "none") else _finite(gain, "gain")
+        ppm = _whole(ppm, "ppm")
+        connect_timeout = _finite(connect_timeout, "connect_timeout")
+        if not 0 < connect_timeout <= MAX_CONNECT_TIMEOUT:
+            raise SpecError(f"rtltcp: connect_timeout must be in (0, {MAX_CONNECT_TIMEOUT:g}] s, "
+                            f"not {connect_timeout:g}")
         if protocol == "rtl_tcp":
-            self._open_rtltcp(connect_timeout, gain_db, int(ppm))
+            self._open_rtltcp(connect_timeout, gain_db, ppm)
         elif protocol == "pyrtlsdr":
-            self._open_pyrtlsdr(gain_db, int(ppm))
+            self._open_pyrtlsdr(gain_db, ppm)
         else:
             raise SpecError(f"rtltcp protocol must be rtl_tcp or pyrtlsdr, not {protocol!r}")
 
@@ -55,38 +93,59 @@ class RtlTcpSource(SdrSource):
         host, _, port = args.rpartition(":")
         if not host:
             host, port = args or "127.0.0.1", "1234"
-        if not port.isdigit():
+        if not (port.isascii() and port.isdigit()):
             raise SpecError(f"rtltcp spec wants HOST:PORT, got {args!r}")
         opts = dict(options)
-        return cls(host, int(port), freq=opts.pop("freq", None), rate=opts.pop("rate", None),
-                   gain=opts.pop("gain", "auto"), ppm=opts.pop("ppm", 0), modes=opts.pop("modes", "t1,c1,s1"),
-                   protocol=opts.pop("protocol", "rtl_tcp"))
+        known = {k: opts.pop(k) for k in ("freq", "rate", "gain", "ppm", "modes", "protocol", "connect_timeout")
+                 if k in opts}
+        if opts:
+            raise SpecError(f"rtltcp: unknown option(s) {', '.join(sorted(opts))}")
+        known.setdefault("modes", "t1,c1,s1")
+        return cls(host, int(port), **known)
 
     # --- rtl_tcp wire protocol ---------------------------------------------------------------------
 
     def _open_rtltcp(self, timeout: float, gain_db: float | None, ppm: int) -> None:
-        try:
-            sock = socket.create_connection((self.host, self.port), timeout=timeout)
-            header = b""
-            while len(header) < 12:
-                got = sock.recv(12 - len(header))
-                if not got:
-                    raise OSError("connection closed before the rtl_tcp header")
-                header += got
-        except OSError as exc:
-            raise SourceUnavailable(f"rtl_tcp {self.host}:{self.port}: {exc}") from exc
-        if header[:4] != b"RTL0":
-            sock.close()
-            raise SourceUnavailable(f"{self.host}:{self.port} is not an rtl_tcp server (header {header[:4]!r})")
-        tuner, ngains = struct.unpack(">II", header[4:12])
-        self.server_info = {"tuner_type": tuner, "gain_count": ngains}
+        # The commands first: a value the protocol cannot carry is the caller's error, no connection needed.
         cmds = [rtltcp_command(2, int(self.fs)), rtltcp_command(1, int(self.centre_hz)),
                 rtltcp_command(5, ppm)]
         if gain_db is None:
             cmds += [rtltcp_command(3, 0), rtltcp_command(8, 1)]
         else:
             cmds += [rtltcp_command(3, 1), rtltcp_command(4, int(round(gain_db * 10)))]
-        sock.sendall(b"".join(cmds))
+        # `timeout` bounds connecting and the whole header: a server that trickles it, a byte per
+        # almost-timeout, must not hold the caller twelve times as long.
+        deadline = time.monotonic() + timeout
+        sock = None
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=timeout)
+            header = b""
+            while len(header) < 12:
+                try:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError
+                    sock.settimeout(remaining)
+                    got = sock.recv(12 - len(header))
+                except TimeoutError:
+                    raise TimeoutError(f"no complete rtl_tcp header within {timeout:g} s "
+                                       f"({len(header)} of 12 bytes)") from None
+                if not got:
+                    raise OSError(f"connection closed after {len(header)} bytes of the rtl_tcp header")
+                header += got
+            if header[:4] != b"RTL0":
+                raise SourceUnavailable(f"{self.host}:{self.port} is not an rtl_tcp server "
+                                        f"(header {header[:4]!r})")
+            sock.settimeout(timeout)
+            sock.sendall(b"".join(cmds))   # a server that resets the connection here is gone too
+        except (OSError, UnicodeError, SourceUnavailable) as exc:
+            if sock is not None:
+                sock.close()
+            if isinstance(exc, SourceUnavailable):
+                raise
+            raise SourceUnavailable(f"rtl_tcp {self.host}:{self.port}: {exc}") from exc
+        tuner, ngains = struct.unpack(">II", header[4:12])
+        self.server_info = {"tuner_type": tuner, "gain_count": ngains}
         self._sock = sock
         self._carry = b""
 

@@ -4,16 +4,25 @@ nothing else escapes, and close() from another thread ends a handshake at once."
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import socket
+import struct
 import threading
 import time
+import warnings
 
 import pytest
 
 from collector.emulators.amb8465 import Amb8465Emulator
 from collector.emulators.base import Transmission
+from collector.emulators.rtltcp_server import RtlTcpServer
 from collector.sources import amb8465, open_source
-from collector.sources.base import SourceUnavailable
+from collector.sources.base import SourceUnavailable, SpecError
+from collector.sources.rtltcp import RtlTcpSource
 from tests.sources.conftest import SAMPLE_A
+
+HEADER = b"RTL0" + struct.pack(">II", 5, 29)
 
 
 # --- sticks -------------------------------------------------------------------------------------------
@@ -107,3 +116,127 @@ def test_amb8465_memory_answer_for_another_offset_is_a_handshake_error(tmp_path)
         assert src.counters.rejected["HANDSHAKE"] == 1
     finally:
         emu.stop()
+
+
+# --- rtl_tcp --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def server():
+    with RtlTcpServer(bytes([127, 128]) * 4096, loop=True) as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("options", [
+    {"gain": "abc"}, {"gain": "0x10"}, {"gain": "nan"}, {"gain": "inf"},
+    {"gain": "1e21"},            # was sent as 3735027712 tenths of a dB (the low 32 bits of 1e22)
+    {"gain": "300000000"},       # 3e9 tenths: the server reads the 32 bits back as a negative gain
+    {"ppm": "auto"}, {"ppm": "1e12"}, {"ppm": "\u00b2"}, {"ppm": "5000000000"}, {"ppm": "3000000000"},
+    {"connect_timeout": "soon"}, {"connect_timeout": "0"},
+    {"connect_timeout": "1e20"},  # OverflowError from the socket's timeout
+    {"gian": "12"},              # a misspelt option was ignored: the dongle ran at auto gain
+])
+def test_rtltcp_option_the_protocol_cannot_carry_is_a_spec_error(server, options):
+    with pytest.raises(SpecError):
+        open_source(f"rtltcp:127.0.0.1:{server.port}", **options).close()
+
+
+@pytest.mark.parametrize("port", ["\u00b2", "99999", "0"])
+def test_rtltcp_port_that_is_no_port_is_a_spec_error(port):
+    with pytest.raises(SpecError):
+        open_source(f"rtltcp:127.0.0.1:{port}")
+
+
+def test_rtltcp_host_name_too_long_for_dns_is_unavailable():
+    # "label too long": a UnicodeError from the idna codec inside create_connection escaped
+    for host in ("a" * 300, "x" * 64 + ".example"):
+        with pytest.raises(SourceUnavailable):
+            RtlTcpSource(host, 1234, connect_timeout=0.5)
+
+
+def test_rtltcp_negative_gain_is_sent_as_the_protocol_wants(server):
+    with open_source(f"rtltcp:127.0.0.1:{server.port}?gain=-1"):
+        time.sleep(0.15)
+    with server._lock:
+        sent = dict(server.commands)
+    assert (sent["gain_mode"], sent["gain"]) == (1, (-10) & 0xFFFFFFFF)
+
+
+def test_rtlsdr_unknown_option_or_index_is_a_spec_error_before_the_dongle_is_touched():
+    with pytest.raises(SpecError, match="gian"):
+        open_source("rtlsdr:0?gian=20")
+    with pytest.raises(SpecError):
+        open_source("rtlsdr:\u00b2")
+
+
+def _serve_once(send, *, hold: float = 0.5) -> int:
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(3)
+
+    def run() -> None:
+        with srv:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn, contextlib.suppress(OSError):  # the client may hang up first
+                send(conn)
+                time.sleep(hold)
+
+    threading.Thread(target=run, daemon=True).start()
+    return srv.getsockname()[1]
+
+
+def test_rtltcp_header_trickled_past_the_timeout_is_refused_in_time():
+    def trickle(conn: socket.socket) -> None:
+        for i in range(12):
+            conn.sendall(HEADER[i:i + 1])
+            time.sleep(0.05)
+
+    port = _serve_once(trickle)
+    t0 = time.monotonic()
+    with pytest.raises(SourceUnavailable, match="header"):
+        RtlTcpSource("127.0.0.1", port, connect_timeout=0.25)
+    assert time.monotonic() - t0 < 0.5   # it took 0.6 s and then opened: each byte had its own timeout
+
+
+def test_rtltcp_short_header_closes_the_socket():
+    port = _serve_once(lambda conn: conn.sendall(HEADER[:5]), hold=0.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            RtlTcpSource("127.0.0.1", port, connect_timeout=1.0)
+        except SourceUnavailable as exc:
+            assert "5 bytes" in str(exc)
+        else:
+            pytest.fail("a 5-byte header opened the source")
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+class _ResetAfterHeader:
+    """A connection whose server sent its header, then reset: the commands cannot be sent."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        self._header = HEADER
+
+    def settimeout(self, _t: float) -> None:
+        pass
+
+    def recv(self, n: int) -> bytes:
+        out, self._header = self._header[:n], self._header[n:]
+        return out
+
+    def sendall(self, _data: bytes) -> None:
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_rtltcp_server_gone_as_the_commands_go_out_is_unavailable(monkeypatch):
+    conn = _ResetAfterHeader()
+    monkeypatch.setattr("collector.sources.rtltcp.socket.create_connection", lambda *a, **k: conn)
+    with pytest.raises(SourceUnavailable, match="reset"):
+        RtlTcpSource("127.0.0.1", 1234, connect_timeout=1.0)
+    assert conn.closed
