@@ -10,7 +10,7 @@ the protocol's 32-bit commands cannot carry, are a SpecError.
 from __future__ import annotations
 
 import contextlib
-import io
+import functools
 import math
 import socket
 import struct
@@ -84,7 +84,7 @@ class RtlTcpSource(SdrSource):
         if protocol == "rtl_tcp":
             self._open_rtltcp(connect_timeout, gain_db, ppm)
         elif protocol == "pyrtlsdr":
-            self._open_pyrtlsdr(gain_db, ppm)
+            self._open_pyrtlsdr(gain_db, ppm, connect_timeout)
         else:
             raise SpecError(f"rtltcp protocol must be rtl_tcp or pyrtlsdr, not {protocol!r}")
 
@@ -169,18 +169,18 @@ class RtlTcpSource(SdrSource):
 
     # --- pyrtlsdr's TCP protocol ---------------------------------------------------------------------
 
-    def _open_pyrtlsdr(self, gain_db: float | None, ppm: int) -> None:
+    def _open_pyrtlsdr(self, gain_db: float | None, ppm: int, timeout: float) -> None:
         try:
-            from rtlsdr import RtlSdrTcpClient
+            client_class = _pyrtlsdr_client_class()
         except ImportError as exc:  # pyrtlsdr loads librtlsdr even for the TCP client
             raise SourceUnavailable(f"pyrtlsdr unavailable: {exc}") from exc
         try:
-            with contextlib.redirect_stdout(io.StringIO()):  # the client prints on every call
-                client = RtlSdrTcpClient(hostname=self.host, port=self.port)
-                client.sample_rate = int(self.fs)
-                client.center_freq = int(self.centre_hz)
-                client.freq_correction = ppm
-                client.gain = "auto" if gain_db is None else gain_db
+            client = client_class(hostname=self.host, port=self.port)
+            client.timeout, client.max_message = timeout, self._n_bytes + (1 << 16)
+            client.sample_rate = int(self.fs)
+            client.center_freq = int(self.centre_hz)
+            client.freq_correction = ppm
+            client.gain = "auto" if gain_db is None else gain_db
         except Exception as exc:  # noqa: BLE001 - pyrtlsdr raises bare Exceptions and socket errors
             raise SourceUnavailable(f"pyrtlsdr TCP {self.host}:{self.port}: {exc}") from exc
         self._client = client
@@ -189,15 +189,18 @@ class RtlTcpSource(SdrSource):
         from rtlsdr.rtlsdrtcp.base import CommunicationError
 
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                data = self._client.read_bytes(self._n_bytes)
+            data = self._client.read_bytes(self._n_bytes)
+            return np.asarray(data, dtype=np.uint8).tobytes()
         except CommunicationError as exc:
             if "unsuccessful" in str(exc):
                 raise SourceExhausted(self.name) from exc
             raise SourceUnavailable(f"pyrtlsdr TCP {self.host}:{self.port}: {exc}") from exc
         except OSError as exc:
             raise SourceUnavailable(f"pyrtlsdr TCP {self.host}:{self.port}: {exc}") from exc
-        return np.asarray(data, dtype=np.uint8).tobytes()
+        except (ValueError, TypeError, AttributeError, KeyError, OverflowError, struct.error) as exc:
+            # the client parses whatever came: text that is no JSON, JSON that is no header, a bad format
+            raise SourceUnavailable(f"pyrtlsdr TCP {self.host}:{self.port}: broken answer: "
+                                    f"{type(exc).__name__}: {exc}") from exc
 
     def _read_chunk(self, timeout: float) -> bytes | None:
         if self.protocol == "rtl_tcp":
@@ -210,5 +213,51 @@ class RtlTcpSource(SdrSource):
                 self._sock.shutdown(socket.SHUT_RDWR)
             self._sock.close()
         if self._client is not None:
-            with contextlib.redirect_stdout(io.StringIO()):
-                self._client.close()
+            self._client.close()
+            self._client._close_socket()  # left open by a call that failed
+
+
+@functools.cache
+def _pyrtlsdr_client_class() -> type:
+    """pyrtlsdr's TCP client, made safe against a broken server (built on first use: the import loads
+    librtlsdr). The library reads a message to the length its header announced in a loop that does not
+    notice the end of the connection (a server gone mid-message spun a core for ever), connects and reads
+    without a timeout, keeps any amount a header announces, and prints on every call."""
+    from rtlsdr import RtlSdrTcpClient
+
+    class _MessageSocket(socket.socket):
+        max_message = 1 << 20
+        received = 0
+
+        def recv(self, n: int, *args: Any) -> bytes:
+            data = super().recv(n, *args)
+            if n and not data:
+                raise ConnectionResetError("pyrtlsdr server closed the connection mid-message")
+            self.received += len(data)
+            if self.received > self.max_message:
+                raise ConnectionAbortedError(f"pyrtlsdr server sent more than {self.max_message} bytes for one call")
+            return data
+
+    class SafeRtlSdrTcpClient(RtlSdrTcpClient):
+        timeout = 5.0
+        max_message = 1 << 20
+
+        def _build_socket(self) -> socket.socket:
+            if getattr(self, "_socket", None) is None:
+                sock = _MessageSocket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.max_message = self.max_message
+                sock.settimeout(self.timeout)
+                try:
+                    sock.connect((self.hostname, self.port))
+                except OSError:
+                    sock.close()
+                    raise
+                self._socket = sock
+            return self._socket
+
+        def _close_socket(self) -> None:  # the library's version prints
+            sock, self._socket = getattr(self, "_socket", None), None
+            if sock is not None:
+                sock.close()
+
+    return SafeRtlSdrTcpClient

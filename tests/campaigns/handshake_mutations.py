@@ -24,6 +24,8 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import functools
+import json
 import random
 import socket
 import struct
@@ -504,12 +506,145 @@ def tcp_option_trial(rnd: random.Random, server: RtlTcpServer) -> tuple[str, dic
     return result, info
 
 
+# --- pyrtlsdr's TCP protocol (protocol=pyrtlsdr) ---------------------------------------------------------
+
+PY_OPS = ("garbage", "empty", "not-dict", "bad-fmt", "huge-fmt", "short-payload", "split-header", "unsuccessful",
+          "no-ack-wait")
+
+
+class HostilePyRtlSdr:
+    """pyrtlsdr's server (one JSON request per connection), broken at one request: the first property set
+    while the client opens (`phase` "open") or the first read_bytes (`phase` "read")."""
+
+    def __init__(self, op: str, phase: str, rnd: random.Random):
+        self.op, self.phase, self.rnd = op, phase, rnd
+        self.done = False
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(2)
+        self.sock.close()
+
+    def serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn, contextlib.suppress(OSError, ValueError):
+                conn.settimeout(1.0)
+                req = json.loads(conn.recv(4096).decode())
+                target = not self.done and (req.get("type") == "prop_set" if self.phase == "open"
+                                            else req.get("name") == "read_bytes")
+                if target:
+                    self.done = True
+                    self.hostile(conn, req)
+                else:
+                    self.normal(conn, req)
+
+    @staticmethod
+    def _header(req: dict[str, Any], **kw: Any) -> bytes:
+        return json.dumps({"timestamp": time.time(), "success": True, "request": req, "data": None, **kw}).encode()
+
+    def normal(self, conn: socket.socket, req: dict[str, Any]) -> None:
+        if req.get("name") != "read_bytes":
+            conn.sendall(self._header(req))
+            return
+        n = int(req.get("data") or 1024)
+        conn.sendall(self._header(req, data={"struct_fmt": f"{n}B"}, struct_fmt=f"{n}B"))
+        conn.recv(4096)
+        conn.sendall(bytes([127, 128]) * (n // 2))
+        conn.recv(1)
+
+    def hostile(self, conn: socket.socket, req: dict[str, Any]) -> None:
+        op, rnd = self.op, self.rnd
+        n = int(req.get("data") or 1024) if req.get("name") == "read_bytes" else 16
+        if op == "garbage":
+            conn.sendall(rnd.randbytes(rnd.randrange(1, 200)))
+        elif op == "empty":
+            return
+        elif op == "not-dict":
+            conn.sendall(rnd.choice([b"5", b"[1, 2]", b"null", b'"x"', b"true"]))
+        elif op == "bad-fmt":
+            fmt = rnd.choice(["zz", "-1B", "B" * 3 + "q!", "", "1e9B"])
+            conn.sendall(self._header(req, data={"struct_fmt": fmt}, struct_fmt=fmt))
+            conn.recv(4096)
+            conn.sendall(b"\x00" * 8)
+        elif op in ("huge-fmt", "short-payload"):
+            fmt = f"{rnd.randrange(10**6, 10**9)}B" if op == "huge-fmt" else f"{n}B"
+            conn.sendall(self._header(req, data={"struct_fmt": fmt}, struct_fmt=fmt))
+            conn.recv(4096)
+            conn.sendall(bytes(rnd.randrange(1, max(2, n // 2))))   # then the server goes away
+        elif op == "split-header":
+            h = self._header(req)
+            cut = rnd.randrange(1, len(h))
+            conn.sendall(h[:cut])
+            time.sleep(0.05)
+            conn.sendall(h[cut:])
+        elif op == "unsuccessful":
+            conn.sendall(self._header(req, success=False))
+        elif op == "no-ack-wait":
+            conn.sendall(self._header(req, data={"struct_fmt": f"{n}B"}, struct_fmt=f"{n}B") + bytes(n))
+        time.sleep(0.05)
+
+
+def pyrtlsdr_trial(rnd: random.Random) -> tuple[str, dict[str, Any]]:
+    from collector.sources.rtltcp import RtlTcpSource
+
+    op, phase = rnd.choice(PY_OPS), rnd.choice(["open", "read"])
+    server = HostilePyRtlSdr(op, phase, rnd)
+    info: dict[str, Any] = {"op": op, "phase": phase}
+    box: dict[str, Any] = {}
+
+    def drive() -> str:
+        try:
+            box["src"] = src = RtlTcpSource("127.0.0.1", server.port, protocol="pyrtlsdr")
+        except SourceError as exc:
+            info["error"] = f"{type(exc).__name__}: {exc}"
+            return "typed"
+        try:
+            end = time.monotonic() + 1.0
+            while time.monotonic() < end and not src.exhausted:
+                src.recv(timeout=0.1)
+        except SourceError as exc:
+            info["error"] = f"{type(exc).__name__}: {exc}"
+            return "open, then typed"
+        finally:
+            src.close()
+        return "open, exhausted" if src.exhausted else "open"
+
+    try:
+        status, value = _run_with_deadline(drive, HARD_DEADLINE)
+    finally:
+        server.stop()
+    if status == "hang":
+        # pyrtlsdr may spin on the dead connection for ever: pull its socket away to stop the thread
+        client = getattr(box.get("src"), "_client", None)
+        sock = getattr(client, "_socket", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+        return f"hang [{phase} {op}]", info
+    if status == "exc":
+        return f"internal [{phase} {op}]: " + _site(value), info
+    return f"{value} [{phase} {op}]", info
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=120, help="total, split evenly between the targets")
     ap.add_argument("--target", default="im871a,amb8465,cul,rtltcp")
     a = ap.parse_args()
+    # pyrtlsdr's client prints, and the driver used to swallow stdout process-wide around its calls (a hung
+    # call kept it swallowed): report on the real stdout
+    say = functools.partial(print, file=sys.__stdout__, flush=True)
     import tempfile
 
     targets = [t.strip() for t in a.target.split(",") if t.strip()]
@@ -530,6 +665,8 @@ def main() -> None:
                     if target == "rtltcp":
                         outcome, info = (tcp_header_trial(rnd, n) if rnd.random() < 0.6
                                          else tcp_option_trial(rnd, server))
+                    elif target == "pyrtlsdr":
+                        outcome, info = pyrtlsdr_trial(rnd)
                     else:
                         outcome, info = stick_trial(target, rnd, Path(tmpdir), n)
                     found[outcome] += 1
@@ -538,13 +675,13 @@ def main() -> None:
             finally:
                 if server is not None:
                     server.stop()
-            print(f"{target}: {n} trials in {time.time() - t0:.0f} s (seed {a.seed})")
+            say(f"{target}: {n} trials in {time.time() - t0:.0f} s (seed {a.seed})")
             for outcome, count in sorted(found.items(), key=lambda kv: (-kv[1], kv[0])):
-                print(f"  {count:5d} {outcome}")
+                say(f"  {count:5d} {outcome}")
                 if outcome.startswith(("internal", "hang", "no-frame", "wrong", "silently", "typed (",
                                        "closed: recv")) or "ignored" in outcome:
-                    print(f"        e.g. {example[outcome]}")
-    print(f"total {time.time() - grand_t0:.0f} s")
+                    say(f"        e.g. {example[outcome]}")
+    say(f"total {time.time() - grand_t0:.0f} s")
 
 
 if __name__ == "__main__":

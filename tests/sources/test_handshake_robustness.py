@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import socket
 import struct
+import sys
 import threading
 import time
 import warnings
@@ -240,3 +242,116 @@ def test_rtltcp_server_gone_as_the_commands_go_out_is_unavailable(monkeypatch):
     with pytest.raises(SourceUnavailable, match="reset"):
         RtlTcpSource("127.0.0.1", 1234, connect_timeout=1.0)
     assert conn.closed
+
+
+# --- pyrtlsdr's TCP protocol (protocol=pyrtlsdr) ----------------------------------------------------------
+
+def _pyrtlsdr_server(broken: str, at: str) -> int:
+    """pyrtlsdr's server, one JSON request per connection; the first request named `at` gets a broken
+    answer: "short" (a payload shorter than its header announced, then the server is gone), "garbage",
+    "not-dict" or "bad-fmt"."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(0.1)
+    state = {"broken": False, "until": time.monotonic() + 5}
+
+    def header(req: dict, **kw: object) -> bytes:
+        return json.dumps({"success": True, "request": req, "data": None, **kw}).encode()
+
+    def run() -> None:
+        with srv:
+            while time.monotonic() < state["until"]:
+                try:
+                    conn, _ = srv.accept()
+                except OSError:
+                    continue
+                with conn, contextlib.suppress(OSError, ValueError):
+                    conn.settimeout(1)
+                    req = json.loads(conn.recv(4096))
+                    if req.get("name") != at or state["broken"]:
+                        conn.sendall(header(req))
+                        continue
+                    state["broken"] = True
+                    if broken == "short":
+                        conn.sendall(header(req, data={"struct_fmt": "4096B"}, struct_fmt="4096B"))
+                        conn.recv(4096)
+                        conn.sendall(bytes(100))
+                    elif broken == "garbage":
+                        conn.sendall(b"\x87\x00HTTP/1.1 400\r\n")
+                    elif broken == "not-dict":
+                        conn.sendall(b"null")
+                    elif broken == "bad-fmt":
+                        conn.sendall(header(req, data={"struct_fmt": "zz"}, struct_fmt="zz"))
+                        conn.recv(4096)
+                        conn.sendall(bytes(8))
+                    time.sleep(0.05)
+
+    threading.Thread(target=run, daemon=True).start()
+    return srv.getsockname()[1]
+
+
+def _within(fn, seconds: float):
+    """fn() in a thread: ("ok", value) / ("exc", exception) / ("hung", None)."""
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except Exception as exc:  # noqa: BLE001 - what the tests look at
+            box["exc"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        return "hung", None
+    return ("exc", box["exc"]) if "exc" in box else ("ok", box.get("value"))
+
+
+def _stop_spinning(src_box: dict) -> None:
+    # the old client spun for ever on the closed connection: take its socket away so the thread ends
+    client = getattr(src_box.get("src"), "_client", None)
+    with contextlib.suppress(Exception):
+        client._socket.close()
+
+
+def test_pyrtlsdr_server_gone_mid_answer_while_opening_is_unavailable():
+    port = _pyrtlsdr_server("short", at="rs")  # the sample rate, set first
+    status, value = _within(lambda: RtlTcpSource("127.0.0.1", port, protocol="pyrtlsdr"), 3.0)
+    assert status == "exc", f"{status}: a short answer then a closed connection must not hang the open"
+    assert isinstance(value, SourceUnavailable), repr(value)
+
+
+@pytest.mark.parametrize("broken", ["short", "garbage", "not-dict", "bad-fmt"])
+def test_pyrtlsdr_broken_read_answer_is_unavailable(broken):
+    port = _pyrtlsdr_server(broken, at="read_bytes")
+    box: dict = {}
+
+    def read():
+        box["src"] = src = RtlTcpSource("127.0.0.1", port, protocol="pyrtlsdr")
+        try:
+            return src.recv(timeout=1.0)
+        finally:
+            src.close()
+
+    status, value = _within(read, 3.0)
+    if status == "hung":
+        _stop_spinning(box)
+    assert status == "exc", f"{status}: {value!r}"
+    assert isinstance(value, SourceUnavailable), repr(value)   # was a hang, UnicodeDecodeError,
+    # AttributeError or struct.error out of recv
+
+
+def test_pyrtlsdr_calls_leave_stdout_alone(capsys):
+    # The client printed on each call, so the driver swapped sys.stdout process-wide around every call:
+    # another thread printing meanwhile (frames of another source) lost its output.
+    with RtlTcpServer(bytes([127, 128]) * 4096) as srv:
+        src = RtlTcpSource("127.0.0.1", srv.port, protocol="pyrtlsdr")
+        seen = []
+        read = src._client.read_bytes
+        src._client.read_bytes = lambda n: (seen.append(sys.stdout), read(n))[1]
+        try:
+            src.recv(timeout=0.5)
+        finally:
+            src.close()
+    assert seen and all(out is sys.stdout for out in seen)
+    assert capsys.readouterr().out == ""
