@@ -141,6 +141,8 @@ def parse_config(payload: bytes) -> dict[str, Any]:
         for bit, (name, size) in enumerate(fields):
             if flags & (1 << bit):
                 chunk = payload[pos:pos + size]
+                if len(chunk) < size:  # read as zero-padded, a cut answer gave e.g. a dongle id of 0
+                    raise ValueError(f"iM871A config of {len(payload)} bytes ends inside {name}")
                 out[name] = int.from_bytes(chunk, "little")
                 pos += size
     return out
@@ -206,7 +208,10 @@ class Im871aSource(SerialStickSource):
         if rsp.payload[:1] not in (b"", b"\x00"):
             raise StickError(f"iM871A refused link mode {self._mode_name}: status {rsp.payload.hex()}")
         cfg = self.command(encode(EP_DEVMGMT, GET_CONFIG_REQ, crc=False), _answer(GET_CONFIG_RSP))
-        config = parse_config(cfg.payload)
+        try:
+            config = parse_config(cfg.payload)
+        except ValueError as exc:
+            raise StickError(str(exc)) from None
         self.device_info["config"] = config
         if "id" in config:
             self.device_info["dongle_id"] = f"{config['id']:08x}"

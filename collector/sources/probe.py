@@ -11,7 +11,7 @@ import glob
 from typing import Any
 
 from collector.sources.base import Source, SourceError, SourceUnavailable, parse_link_modes, source_class
-from collector.sources.serial_stick import SerialStickSource
+from collector.sources.serial_stick import SerialStickSource, seconds
 
 PROBE_ORDER = ("im871a", "amb8465", "cul")
 PORT_GLOBS = ("/dev/ttyUSB*", "/dev/ttyACM*", "/dev/serial/by-id/*")
@@ -37,7 +37,7 @@ def probe_port(port: str, link_modes: tuple[str, ...] | None = None, *, kinds: t
                timeout: float = 0.3, **options: Any) -> SerialStickSource | None:
     """Return an open, configured source for the stick on `port`, or None if nothing answered."""
     options = dict(options)
-    command_timeout = float(options.pop("command_timeout", 1.0))
+    command_timeout = seconds(options.pop("command_timeout", 1.0), "command_timeout")
     reconnect = options.pop("reconnect", True)
     for kind in kinds:
         cls = source_class(kind)
@@ -64,7 +64,7 @@ class AutoSource(Source):
         modes = parse_link_modes(args or None, ("T1", "C1"))
         ports_opt = options.pop("ports", None)
         ports = [p for p in str(ports_opt).split(",") if p] if ports_opt else candidate_ports()
-        timeout = float(options.pop("probe_timeout", 0.3))
+        timeout = seconds(options.pop("probe_timeout", 0.3), "auto: probe_timeout")
         tried = []
         for port in ports:
             for kind in PROBE_ORDER:

@@ -37,6 +37,20 @@ class StickError(SourceError):
     """The stick answered wrongly or not at all during the handshake."""
 
 
+MAX_SECONDS = 86400.0
+
+
+def seconds(value: Any, what: str) -> float:
+    """A positive, finite duration option (a NaN deadline never comes, an infinite one overflows select)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise SpecError(f"{what} must be a number of seconds, not {value!r}") from None
+    if not 0 < x <= MAX_SECONDS:
+        raise SpecError(f"{what} must be in (0, {MAX_SECONDS:g}] s, not {value!r}")
+    return x
+
+
 def _as_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() not in ("0", "false", "no", "off", "")
@@ -62,14 +76,19 @@ class SerialStickSource(Source):
         if isinstance(link_modes, str) or link_modes is None:
             link_modes = parse_link_modes(link_modes, self.default_modes)
         self.link_modes = tuple(m.upper() for m in link_modes)
-        self.baudrate = int(baudrate or self.baudrate)
+        try:
+            self.baudrate = int(baudrate or self.baudrate)
+        except (TypeError, ValueError):
+            raise SpecError(f"{self.kind}: baudrate must be a whole number, not {baudrate!r}") from None
+        if self.baudrate <= 0:
+            raise SpecError(f"{self.kind}: baudrate must be positive, not {baudrate!r}")
         self.reconnect = _as_bool(reconnect)
-        self.backoff_min = float(backoff_min)
-        self.backoff_max = float(backoff_max)
-        self.command_timeout = float(command_timeout)
+        self.backoff_min = seconds(backoff_min, f"{self.kind}: backoff_min")
+        self.backoff_max = seconds(backoff_max, f"{self.kind}: backoff_max")
+        self.command_timeout = seconds(command_timeout, f"{self.kind}: command_timeout")
         # A partial frame that gets no more bytes for this long is dropped: the rest is not coming
         # (a false header in a transparent stream, a frame cut by a radio or USB hiccup).
-        self.stale_after = float(stale_after)
+        self.stale_after = seconds(stale_after, f"{self.kind}: stale_after")
         self._last_rx = 0.0
         self._serial_factory = serial_factory or serial.Serial
         self._serial: Any = None

@@ -18,8 +18,9 @@ import pytest
 
 from collector.emulators.amb8465 import Amb8465Emulator
 from collector.emulators.base import Transmission
+from collector.emulators.im871a import Im871aEmulator
 from collector.emulators.rtltcp_server import RtlTcpServer
-from collector.sources import amb8465, open_source
+from collector.sources import amb8465, im871a, open_source
 from collector.sources.base import SourceUnavailable, SpecError
 from collector.sources.rtltcp import RtlTcpSource
 from tests.sources.conftest import SAMPLE_A
@@ -118,6 +119,53 @@ def test_amb8465_memory_answer_for_another_offset_is_a_handshake_error(tmp_path)
         assert src.counters.rejected["HANDSHAKE"] == 1
     finally:
         emu.stop()
+
+
+class _CutsTheConfig(Im871aEmulator):
+    """Answers GET_CONFIG with its payload cut inside the wM-Bus id (CRC valid)."""
+
+    def _reply(self, msg_id: int, payload: bytes = b"") -> None:
+        super()._reply(msg_id, payload[:8] if msg_id == im871a.GET_CONFIG_RSP else payload)
+
+
+def test_im871a_config_answer_cut_inside_a_field_is_a_handshake_error(tmp_path):
+    # It was read zero-padded: device_info said dongle_id 00000000 (or 000000xx) as if the stick said so.
+    emu = _CutsTheConfig([], path=tmp_path / "ttyim").start()
+    try:
+        with open_source(f"im871a:{emu.port}:t1", reconnect=False, command_timeout=0.2) as src, \
+                pytest.raises(SourceUnavailable, match="ends inside"):
+            src.recv(timeout=0.5)
+        assert src.counters.rejected["HANDSHAKE"] == 1
+    finally:
+        emu.stop()
+
+
+def test_im871a_config_with_every_field_whole_still_parses():
+    fields = {"device_mode": 0, "link_mode": 3, "c_field": 0x44, "mfct": 0x0CAE, "id": 0x12345678}
+    assert im871a.parse_config(im871a.build_config(fields)) == fields
+    with pytest.raises(ValueError, match="ends inside id"):
+        im871a.parse_config(im871a.build_config(fields)[:-3])
+
+
+@pytest.mark.parametrize("options", [
+    {"command_timeout": "inf"}, {"command_timeout": "1e300"},   # OverflowError out of recv (select)
+    {"command_timeout": "nan"},   # "failed during handshake: Write timeout", retried for ever with reconnect
+    {"command_timeout": "-1"},    # "cannot open ...: Not a valid timeout", the same
+    {"command_timeout": "0"}, {"backoff_min": "nan"}, {"backoff_max": "x"}, {"stale_after": "inf"},
+    {"baudrate": "abc"},          # ValueError
+    {"baudrate": "-9600"},
+])
+def test_stick_timing_option_that_is_no_duration_is_a_spec_error(emulator, options):
+    emu = emulator("cul", [])
+    with pytest.raises(SpecError):
+        open_source(f"cul:{emu.port}:t1", reconnect="false", **options).recv(timeout=0.5)
+
+
+@pytest.mark.parametrize("options", [{"probe_timeout": "soon"}, {"command_timeout": "inf"}])
+def test_auto_timing_option_that_is_no_duration_is_a_spec_error(emulator, options):
+    emu = emulator("cul", [])
+    with pytest.raises(SpecError):
+        open_source("auto:t1", ports=emu.port, **options)
 
 
 # --- rtl_tcp --------------------------------------------------------------------------------------------
