@@ -1,7 +1,7 @@
 """Hostile peers for the live receivers' opening phase, for an engineer to run by hand (the regression cases
 it found are in tests/sources/test_handshake_robustness.py).
 
-    .venv/bin/python tests/campaigns/handshake_mutations.py --seed 1 --seconds 120 [--target im871a,cul]
+    .venv/bin/python tests/campaigns/handshake_mutations.py --seed 1 --seconds 150 [--target im871a,cul]
 
 Sticks: each real driver (through real pyserial) opens a pty emulator whose answers to the handshake
 (PING/DEVICEINFO/SET_CONFIG/GET_CONFIG, GET/SET/RESET/SERIALNO/SET_MODE, V/brt) are mutated: truncated,
@@ -11,7 +11,11 @@ closes mid-answer. Without reconnect the first `recv` must either open the stick
 SourceError; with reconnect the source must keep going and deliver the telegram the stick repeats once the
 (clean) retry configured it. rtl_tcp: the driver connects to a server that sends a short, wrong-magic,
 damaged or trickled header, resets or closes the connection, or nothing; and it opens a good server with
-hostile option values (gain, ppm, freq, rate, port), checking that the commands it sends say what was asked.
+hostile option values (gain, ppm, freq, rate, port, host), checking that the commands it sends say what was
+asked. pyrtlsdr (rtltcp with protocol=pyrtlsdr): pyrtlsdr's JSON server answers one request, while the
+client opens or at its first read, with garbage, nothing, JSON that is no header, a bad struct format, a
+payload shorter or far longer than announced and then the end of the connection, a split header, "unsuccessful"
+or a payload that does not wait for the client's ACK.
 
 Outcomes: typed (a SourceError within the deadline), open / frame (worked), no-frame (opened, but the
 telegram never came), wrong-frame, silently-wrong (rtl_tcp sent another value than asked), internal
@@ -640,7 +644,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=120, help="total, split evenly between the targets")
-    ap.add_argument("--target", default="im871a,amb8465,cul,rtltcp")
+    ap.add_argument("--target", default="im871a,amb8465,cul,rtltcp,pyrtlsdr")
     a = ap.parse_args()
     # pyrtlsdr's client prints, and the driver used to swallow stdout process-wide around its calls (a hung
     # call kept it swallowed): report on the real stdout
