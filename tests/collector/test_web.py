@@ -136,3 +136,33 @@ def test_sync_state_comes_from_the_publisher_record(tmp_path):
     assert st.summary()["sync"]["state"] == "offline"
     ob.set_meta(STATUS_META_KEY, json.dumps({"state": "online", "van_id": "van-1"}))
     assert st.summary()["sync"]["state"] == "online"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
+def test_page_shows_what_the_server_said_about_the_vans_data(tmp_path):
+    from sync.publisher import STATUS_META_KEY
+
+    ob = Outbox(tmp_path / "o.db")
+    srv = CrewServer(CrewState(RouteProgress(), outbox=ob), "127.0.0.1", 0).start()
+
+    def problem_text():
+        dom = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}",
+             "--virtual-time-budget=5000", "--dump-dom", srv.url],
+            capture_output=True, text=True, timeout=90).stdout
+        assert 'data-loaded="1"' in dom, dom[:500]
+        return re.search(r'id="sync-problem"[^>]*>([^<]*)<', dom).group(1)
+
+    try:
+        ob.set_meta(STATUS_META_KEY, json.dumps({"state": "online", "rejected": 0, "rows_dead_lettered": 0,
+                                                 "last_error": None}))
+        assert problem_text() == ""
+        ob.set_meta(STATUS_META_KEY, json.dumps({"state": "offline", "rejected": 2, "rows_dead_lettered": 3,
+                                                 "last_error": "server rejected batch: unknown_van"}))
+        shown = problem_text()
+        assert "2 batch(es) refused" in shown and "3 frame(s) kept by the server" in shown
+        assert "unknown_van" in shown
+    finally:
+        srv.stop()
+        ob.close()
