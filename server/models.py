@@ -400,8 +400,12 @@ class AlarmRecord(Base):
 
 
 class DeadLetter(Base):
-    """A message the importer could not use, kept whole with the reason. Natural key: the payload's
-    SHA-256, so a poison message redelivered ten times is one row (with a count)."""
+    """A message (or one frame of a batch) the importer could not use, kept raw with the reason. Natural key:
+    the payload's SHA-256, so a poison message redelivered ten times is one row.
+
+    Open until `amr deadletters replay` gets it into the store (server/deadletters.py): then `resolved_at`
+    and `resolution` (stored | duplicate) say when and how. `reason` stays what the importer said when it
+    kept the row; `last_replay_at` / `last_replay` record the latest replay attempt and what it found."""
 
     __tablename__ = "dead_letters"
 
@@ -413,3 +417,7 @@ class DeadLetter(Base):
     van_code: Mapped[str | None] = mapped_column(String(64))
     topic: Mapped[str | None] = mapped_column(String(300))
     received_at: Mapped[dt.datetime] = mapped_column(default=_now)
+    resolved_at: Mapped[dt.datetime | None]
+    resolution: Mapped[str | None] = mapped_column(String(32))
+    last_replay_at: Mapped[dt.datetime | None]
+    last_replay: Mapped[str | None] = mapped_column(Text)

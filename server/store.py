@@ -24,6 +24,10 @@ Ingest (the importer):
     store.preload_meters()                                    # warm the identity -> meter id cache
     store.add_dead_letter(payload, reason, detail, van=, topic=) -> bool   # False: seen before
 
+Dead letters (operators, `amr deadletters`, server/deadletters.py):
+    dead_letters(limit) / dead_letter(id) / dead_letter_summaries(reason=, van=, open_only=, ids=, limit=)
+    resolve_dead_letter(id, resolution, note) -> bool / note_dead_letter_replay(id, note) -> bool
+
 Registry (imports, billing, API):
     upsert_meter(...) / meter(id=|identity=) / meters(role=, registered_only=) / find_meters(address)
     upsert_account(...) / account(number=|login=|id=) / account_password_hash(login) / set_account_password_hash
@@ -355,6 +359,35 @@ class DeadLetterInfo:
     topic: str | None
     received_at: dt.datetime
     payload: bytes
+    resolved_at: dt.datetime | None = None
+    resolution: str | None = None       # stored | duplicate (see server/deadletters.py); None while open
+    last_replay_at: dt.datetime | None = None
+    last_replay: str | None = None      # what the latest replay found, also for a row still open
+
+    @property
+    def open(self) -> bool:
+        return self.resolved_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterSummary:
+    """A dead letter without its payload (listing): `size` is the payload's length in bytes."""
+
+    id: int
+    reason: str
+    detail: str
+    van_code: str | None
+    topic: str | None
+    received_at: dt.datetime
+    size: int
+    resolved_at: dt.datetime | None
+    resolution: str | None
+    last_replay_at: dt.datetime | None
+    last_replay: str | None
+
+    @property
+    def open(self) -> bool:
+        return self.resolved_at is None
 
 
 def decoder_version() -> str:
@@ -639,6 +672,48 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(select(T_DEAD).order_by(T_DEAD.c.id.desc()).limit(limit))
             return [_from_row(DeadLetterInfo, r) for r in rows]
+
+    def dead_letter(self, id: int) -> DeadLetterInfo | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(T_DEAD).where(T_DEAD.c.id == id)).first()
+        return None if row is None else _from_row(DeadLetterInfo, row)
+
+    def dead_letter_summaries(self, *, reason: str | None = None, van: str | None = None, open_only: bool = False,
+                              ids: Sequence[int] | None = None, limit: int | None = None) -> list[DeadLetterSummary]:
+        """Dead letters without payloads, oldest first, filtered by reason, van, open (not resolved) and id."""
+        q = select(*(T_DEAD.c[f.name] for f in fields(DeadLetterSummary) if f.name != "size"),
+                   func.length(T_DEAD.c.payload).label("size"))
+        if reason is not None:
+            q = q.where(T_DEAD.c.reason == reason)
+        if van is not None:
+            q = q.where(T_DEAD.c.van_code == van)
+        if open_only:
+            q = q.where(T_DEAD.c.resolved_at.is_(None))
+        if ids is not None:
+            q = q.where(T_DEAD.c.id.in_(list(ids)))
+        q = q.order_by(T_DEAD.c.id)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [_from_row(DeadLetterSummary, r) for r in conn.execute(q)]
+
+    def resolve_dead_letter(self, id: int, resolution: str, note: str, at: dt.datetime | None = None) -> bool:
+        """Mark an open dead letter resolved (`resolution`: how, `note`: what the replay did). False when it
+        was resolved already (by a concurrent replay) or does not exist: the first resolution stays."""
+        at = _utc(at, "at") or dt.datetime.now(dt.UTC)
+        with self.engine.begin() as conn:
+            n = conn.execute(update(T_DEAD).where(T_DEAD.c.id == id, T_DEAD.c.resolved_at.is_(None)).values(
+                resolved_at=at, resolution=resolution[:32], last_replay_at=at,
+                last_replay=derive.clean_text(note, 10_000))).rowcount
+        return n == 1
+
+    def note_dead_letter_replay(self, id: int, note: str, at: dt.datetime | None = None) -> bool:
+        """Record a replay attempt that left an open dead letter open (its original reason stays)."""
+        at = _utc(at, "at") or dt.datetime.now(dt.UTC)
+        with self.engine.begin() as conn:
+            n = conn.execute(update(T_DEAD).where(T_DEAD.c.id == id, T_DEAD.c.resolved_at.is_(None)).values(
+                last_replay_at=at, last_replay=derive.clean_text(note, 10_000))).rowcount
+        return n == 1
 
     # ------------------------------------------------------------------ registry
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 
 from server import db
-from server.models import Base
+from server.models import Base, DeadLetter
+from server.store import Store
 
 
 def _tables(url: str) -> set[str]:
@@ -135,3 +138,46 @@ def test_index_methods_and_predicates(db_url: str):
             assert "USING brin" in defs["ix_raw_telegrams_received_at"]
             assert "USING brin" in defs["ix_readings_value_at"]
             assert "ix_raw_telegrams_meter_id" not in defs
+
+
+def _columns(url: str) -> set[str]:
+    e = db.make_engine(url)
+    try:
+        return {c["name"] for c in sa.inspect(e).get_columns("dead_letters")}
+    finally:
+        e.dispose()
+
+
+def test_migration_0007_up_and_down_keeps_the_dead_letters(db_url: str):
+    """0007 adds the dead letters' resolution columns: existing rows come out open, a downgrade drops the
+    columns and keeps the rows."""
+    new = {"resolved_at", "resolution", "last_replay_at", "last_replay"}
+    db.upgrade(db_url, "0006")
+    assert not new & _columns(db_url)
+    e = db.make_engine(db_url)
+    row = {"payload_sha256": b"\x01" * 32, "payload": b"{}", "reason": "not_json", "detail": "",
+           "van_code": "van01", "topic": "amr/v1/van01/batches",
+           "received_at": dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.UTC)}
+    with e.begin() as c:
+        c.execute(DeadLetter.__table__.insert().values(**row))
+    e.dispose()
+
+    db.upgrade(db_url, "0007")
+    assert new <= _columns(db_url) and db.diff(db_url) == []
+    s = Store(db_url)
+    (d,) = s.dead_letters()
+    assert d.open and d.payload == b"{}" and d.resolution is None
+    assert s.resolve_dead_letter(d.id, "duplicate", "test") and not s.resolve_dead_letter(d.id, "stored", "again")
+    assert s.dead_letter(d.id).resolution == "duplicate"
+    s.close()
+
+    db.downgrade(db_url, "0006")
+    assert not new & _columns(db_url)
+    e = db.make_engine(db_url)
+    with e.connect() as c:
+        assert c.exec_driver_sql("SELECT reason, van_code FROM dead_letters").all() == [("not_json", "van01")]
+    e.dispose()
+    db.upgrade(db_url)
+    s = Store(db_url)
+    assert [x.open for x in s.dead_letters()] == [True]  # a downgrade forgets resolutions: the row is open again
+    s.close()
