@@ -464,7 +464,8 @@ def bill_service_point(sp: ServicePoint, period: Period, config: BillingConfig |
 
 
 def settle_contract_end(sp: ServicePoint, period: Period, billed: Mapping[str, Position],
-                        config: BillingConfig | None = None) -> Bill | None:
+                        config: BillingConfig | None = None, settled: Mapping[str, Decimal] | None = None,
+                        ) -> Bill | None:
     """Settle a departed customer's estimate at the end of their contract, in a later run (`period`).
 
     `sp` is the ended contract (its account and `active_to`; installations with the readings known now) and
@@ -478,6 +479,18 @@ def settle_contract_end(sp: ServicePoint, period: Period, billed: Mapping[str, P
     of that bill holds the real positions, so a later run does not settle them again. None while no
     estimate has a real value yet (still unread: settled by a later run).
 
+    Settled once, whatever is rerun: `settled` is what other runs have already settled at this end, by meter id
+    (signed m3; the run's loader gives the sum over the other periods, each period's latest run counting, so
+    a rerun of the settling period replaces its own settlement instead of adding to it). Only what is still
+    owed is settled: (the real value now - the position billed) - already settled. So when the period with the
+    contract's end is rerun after a later run settled it, its record of what was settled stands and the
+    customer is not charged the same difference again: a rerun estimating the same position settles nothing;
+    one estimating it differently leaves the difference between the two estimates to settle (not the whole
+    difference from the new estimate); one whose bill now values the end for real (the reading has arrived)
+    already charges that difference, so what was settled before is given back, once. A real billed position
+    with nothing settled needs no settlement. Meters with a real value now get a part (and a final position)
+    even when nothing is owed, so the run can record that its period settled 0.
+
     Why a bill of its own, in the run that has the reading: the contract is over, so no later period bill of
     this customer exists to carry the settlement the way `opening` carries it for a running contract, and
     the next customer's bill must not (a different odbiorca). Re-billing the last period instead would
@@ -485,21 +498,30 @@ def settle_contract_end(sp: ServicePoint, period: Period, billed: Mapping[str, P
     changed, exactly as an opening settles a running contract's estimate.
     """
     config = config or BillingConfig()
+    settled = settled or {}
     parts: list[MeterQuantity] = []
     final: list[Position] = []
     for inst in sp.installations:
         p = billed.get(inst.meter_id)
-        if p is None or p.source != Source.ESTIMATE or not (inst.installed_at < p.at <= (inst.removed_at or FAR)):
+        if p is None or not (inst.installed_at < p.at <= (inst.removed_at or FAR)):
             continue
-        be, _ = Register(inst, history_days=config.history_days).value_at(p.at)
-        if be.source == Source.ESTIMATE:
-            continue
-        # a held position (reverse flow) was billed above the register: only what goes beyond it is owed
-        delta = max(ZERO, be.value - p.value) if p.method == HELD else be.value - p.value
+        done = settled.get(inst.meter_id, ZERO)
+        if p.source != Source.ESTIMATE:
+            if not done:
+                continue
+            # the bill itself now charges the real position: whatever was settled on top of it goes back
+            be = Boundary(p.at, p.value, p.source, p.method)
+            delta = -done
+        else:
+            be, _ = Register(inst, history_days=config.history_days).value_at(p.at)
+            if be.source == Source.ESTIMATE:
+                continue
+            # a held position (reverse flow) was billed above the register: only what goes beyond it is owed
+            delta = (max(ZERO, be.value - p.value) if p.method == HELD else be.value - p.value) - done
         parts.append(MeterQuantity(inst.meter_id, inst.role, ZERO, delta, be.source,
                                    Boundary(p.at, p.value, p.source, p.method), be,
                                    f"contract end {p.at.date()}: billed {p.value} ({p.method}), now {be.value}"
-                                   f" ({be.method})"))
+                                   f" ({be.method})" + (f", {done:+} m3 settled before" if done else "")))
         final.append(Position(inst.meter_id, p.at, be.value, be.source, be.method))
     if not parts:
         return None

@@ -38,9 +38,11 @@ class Inputs:
     meter_ids: dict[str, int] = field(default_factory=dict)      # engine label -> meters.id
     opening: dict[str, bm.Position] = field(default_factory=dict)
     previous_run: int | None = None
-    # ended contracts with an estimate at their end still to settle: (sp id, account id, the contract as a
-    # ServicePoint with today's readings, the billed positions by meter label), see engine.settle_contract_end
-    settlements: list[tuple[int, int | None, bm.ServicePoint, dict[str, bm.Position]]] = field(default_factory=list)
+    # ended contracts whose end may still have something to settle: (sp id, account id, the contract as a
+    # ServicePoint with today's readings, the billed positions and the m3 other periods settled, by meter label),
+    # see engine.settle_contract_end and _contract_ends
+    settlements: list[tuple[int, int | None, bm.ServicePoint, dict[str, bm.Position], dict[str, Decimal]]] = \
+        field(default_factory=list)
 
 
 def meter_label(m: MeterInfo) -> str:
@@ -61,7 +63,7 @@ def load_inputs(store: Store, period: Period, *, as_of: datetime | None = None,
            and (sp.active_to is None or sp.active_to >= period.start)
            and (wanted is None or sp.code in wanted)]
     by_id = {sp.id: sp for sp in every if wanted is None or sp.code in wanted}
-    ends = {k: v for k, v in _unsettled_ends(store, period, history_start).items() if k[0] in by_id}
+    ends = {k: v for k, v in _contract_ends(store, period, history_start).items() if k[0] in by_id}
     if not sps and not ends:
         return out
     accounts = {acc.id: acc.number for acc in store.accounts()}
@@ -120,35 +122,51 @@ def load_inputs(store: Store, period: Period, *, as_of: datetime | None = None,
     for (sp_id, account_id, at), rows in sorted(ends.items(), key=lambda kv: (by_id[kv[0][0]].code, kv[0][2])):
         sp = by_id[sp_id]
         billed = {labels[mid]: bm.Position(labels[mid], at, value, bm.Source(source), method)
-                  for mid, value, source, method in rows if mid in labels}
+                  for mid, value, source, method, _ in rows if mid in labels}
+        done = {labels[mid]: settled for mid, _, _, _, settled in rows if mid in labels}
         out.settlements.append((sp_id, account_id, bm.ServicePoint(
             id=sp.code, account=accounts.get(account_id) if account_id else None,
             connection=bm.Connection(sp.connection), installations=installations(sp_id), sewered=sp.sewered,
-            address=sp.address, active_to=(at - timedelta(days=1)).date()), billed))
+            address=sp.address, active_to=(at - timedelta(days=1)).date()), billed, done))
     out.previous_run, out.opening = _opening(store, period, labels)
     return out
 
 
-def _unsettled_ends(store: Store, period: Period, since: datetime,
-                    ) -> dict[tuple[int, int | None, datetime], list[tuple[int, Decimal, str, str]]]:
-    """Contract ends recorded by finished runs of earlier periods whose position is still an estimate: for each
-    (service point, meter, end) the row of the latest period's run (then the latest run) counts, so a run that
-    settled it ends it and rerunning this period settles it again, like an opening. Ends before `since` are
-    left: the readings around them are not loaded. By (service point, account billed, end): (meter, value,
-    source, method)."""
+def _contract_ends(store: Store, period: Period, since: datetime,
+                   ) -> dict[tuple[int, int | None, datetime], list[tuple[int, Decimal, str, str, Decimal]]]:
+    """Contract ends recorded by finished runs that this run must look at, by (service point, account billed,
+    end): (meter, value, source, method, m3 already settled by other periods) for each meter.
+
+    For one (service point, meter, end): the position billed is the bill row (settled_m3 NULL) of the latest
+    earlier period's run (then the latest run); what is settled already is the sum, over the periods other
+    than this one, of the settlement row of each period's latest run that has one (a rerun replaces its own
+    period's settlement, whichever order periods are rerun in; a run limited to other service points leaves it
+    alone). An end is looked at while its billed position is an estimate, or something settled must be
+    re-checked (settled by another period with a real billed position now, or by this period's previous run):
+    see engine.settle_contract_end. Ends before `since` are left: the readings around them are not loaded."""
     with records_engine(store).connect() as conn:
         rows = conn.execute(
             select(FinalPosition.service_point_id, FinalPosition.account_id, FinalPosition.meter_id,
-                   FinalPosition.at, FinalPosition.value, FinalPosition.source, FinalPosition.method)
+                   FinalPosition.at, FinalPosition.value, FinalPosition.source, FinalPosition.method,
+                   FinalPosition.settled_m3, BillingRun.period_start, BillingRun.period_end)
             .join(BillingRun, BillingRun.id == FinalPosition.run_id)
-            .where(BillingRun.status == "done", BillingRun.period_end <= period.start, FinalPosition.at >= since)
+            .where(BillingRun.status == "done", FinalPosition.at >= since)
             .order_by(BillingRun.period_end, BillingRun.id)).all()
-    latest = {(sp_id, mid, at): (account_id, value, source, method)
-              for sp_id, account_id, mid, at, value, source, method in rows}
-    out: dict[tuple[int, int | None, datetime], list[tuple[int, Decimal, str, str]]] = defaultdict(list)
-    for (sp_id, mid, at), (account_id, value, source, method) in latest.items():
-        if source == bm.Source.ESTIMATE:
-            out[(sp_id, account_id, at)].append((mid, value, source, method))
+    this = (period.start, period.end)
+    billed: dict[tuple[int, int, datetime], tuple[int | None, Decimal, str, str]] = {}
+    settled: dict[tuple[int, int, datetime], dict[tuple, Decimal]] = defaultdict(dict)
+    for sp_id, account_id, mid, at, value, source, method, settled_m3, p_start, p_end in rows:
+        if settled_m3 is None:
+            if p_end <= period.start:
+                billed[(sp_id, mid, at)] = (account_id, value, source, method)
+        else:   # rows come by run id within a period: the period's latest run overwrites
+            settled[(sp_id, mid, at)][(p_start, p_end)] = settled_m3
+    out: dict[tuple[int, int | None, datetime], list[tuple[int, Decimal, str, str, Decimal]]] = defaultdict(list)
+    for (sp_id, mid, at), (account_id, value, source, method) in billed.items():
+        by_period = settled.get((sp_id, mid, at), {})
+        done = sum((v for k, v in by_period.items() if k != this), Decimal(0))
+        if source == bm.Source.ESTIMATE or done or by_period.get(this):
+            out[(sp_id, account_id, at)].append((mid, value, source, method, done))
     return out
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from sqlalchemy import (
     JSON,
-    Connection,
     Date,
     ForeignKey,
     Index,
@@ -29,6 +28,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    inspect,
     text,
 )
 from sqlalchemy.engine import Engine
@@ -99,8 +99,15 @@ class ClosingPosition(BillingBase):
     method: Mapped[str] = mapped_column(String(20))
 
 
-def ensure_tables(bind: Engine | Connection) -> None:
+def ensure_tables(bind: Engine, schema: str | None = None) -> None:
     BillingBase.metadata.create_all(bind, checkfirst=True)
+    # billing_final_positions first shipped without settled_m3: add it to a table created then (its rows are
+    # all bills' own positions, which NULL means)
+    with bind.begin() as conn:
+        cols = {c["name"] for c in inspect(conn).get_columns("billing_final_positions", schema=schema)}
+        if "settled_m3" not in cols:
+            table = f'"{schema}".billing_final_positions' if schema else "billing_final_positions"
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN settled_m3 BIGINT"))
 
 
 _ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
@@ -120,7 +127,7 @@ def records_engine(store) -> Engine:
     eng: Engine = store.engine
     if eng in _ENGINES:
         return _ENGINES[eng]
-    out = eng
+    out, schema = eng, None
     if eng.dialect.name == "postgresql":
         schema = billing_schema(eng)
         with eng.begin() as conn:
@@ -131,15 +138,18 @@ def records_engine(store) -> Engine:
         if path and path != ":memory:" and not path.startswith("file:"):
             p = Path(path)
             out = db.make_engine(f"sqlite:///{p.with_name(p.stem + '.billing' + p.suffix)}")
-    ensure_tables(out)
+    ensure_tables(out, schema)
     _ENGINES[eng] = out
     return out
 
 
 class FinalPosition(BillingBase):
     """Where a contract that ended in a run's period left a meter (`Bill.final`: the position its customer was
-    billed up to at the contract's end), or where a later run settled that position. For one (service point,
-    meter, end) the row of the latest period's run counts: an estimate there is still to be settled."""
+    billed up to at the contract's end; `settled_m3` NULL), or what a later run settled there (`settled_m3`: the
+    signed m3 that run settled, 0 when nothing was owed or the meter is still unread; `value` the position
+    valued then). For one (service point, meter, end): the bill row of the latest period's run is what the
+    customer was billed, and per period the settlement row of its latest run is in force (a rerun replaces
+    its period's run); see load._contract_ends for how a run settles only what is still owed."""
 
     __tablename__ = "billing_final_positions"
     __table_args__ = (UniqueConstraint("run_id", "service_point_id", "meter_id", "at"),
@@ -154,3 +164,4 @@ class FinalPosition(BillingBase):
     value: Mapped[Decimal] = mapped_column()
     source: Mapped[str] = mapped_column(String(20))
     method: Mapped[str] = mapped_column(String(20))
+    settled_m3: Mapped[Decimal | None] = mapped_column(nullable=True)   # NULL: a bill's own position

@@ -6,7 +6,10 @@ visible as such and never becomes the opening of the next period.
 Contracts that ended in an earlier period with an estimate at their end (see engine.settle_contract_end) get a
 settlement-only bill in the first run whose readings value that end: it is written to the run's bills file
 after the service points' bills, its `contract_end_settlement` exception to the exceptions report, and its
-amounts count in the run's totals; its settled positions are recorded (billing_final_positions). It is not a
+amounts count in the run's totals; what the run settled at each end it looked at is recorded
+(billing_final_positions, settled_m3: 0 when nothing was owed or the meter is still unread), so a later run or
+a rerun of any period settles only what is still owed (see load._contract_ends), and a run with nothing owed
+writes no settlement bill. It is not a
 row of billing_bills, which holds one bill per service point and run: the same service point may already be
 billed there to the next customer.
 """
@@ -23,10 +26,10 @@ from pathlib import Path
 
 from sqlalchemy import insert, update
 
-from server.billing.engine import BillingConfig, bill_service_point, settle_contract_end
+from server.billing.engine import ZERO, BillingConfig, bill_service_point, settle_contract_end
 from server.billing.export import decimal_default, write_bills, write_exceptions
 from server.billing.load import load_inputs
-from server.billing.model import Bill, BillingException, ExceptionKind
+from server.billing.model import Bill, BillingException, ExceptionKind, Position
 from server.billing.period import Period
 from server.billing.records import BillingRun, BillRecord, ClosingPosition, FinalPosition, records_engine
 from server.store import Store
@@ -98,14 +101,19 @@ def _run(store: Store, period: Period, config: BillingConfig, out: Path, fmt: st
             log.warning("service point %s not billed: %r", sp.id, e)
             errors.append(BillingException(sp.id, ExceptionKind.BILLING_ERROR, repr(e)))
     settled: list[tuple[int, int | None, Bill]] = []
-    for sp_id, account_id, sp, billed in inputs.settlements:
+    outcomes: list[tuple[int, int | None, Position, Decimal]] = []   # every end looked at: this period's settlement
+    for sp_id, account_id, sp, billed, done in inputs.settlements:
         try:
-            extra = settle_contract_end(sp, period, billed, config)
+            extra = settle_contract_end(sp, period, billed, config, done)
         except (ValueError, ArithmeticError, KeyError) as e:
             log.warning("contract end of service point %s not settled: %r", sp.id, e)
             errors.append(BillingException(sp.id, ExceptionKind.BILLING_ERROR, f"contract-end settlement: {e!r}"))
             continue
-        if extra is not None:
+        valued = {p.meter_id: p for p in extra.final} if extra is not None else {}
+        owed = {x.meter_id: x.settlement for x in extra.water.parts + extra.sewage.parts} if extra else {}
+        # a meter still unread, or nothing owed, is recorded as 0 settled by this period (replacing its earlier run)
+        outcomes += [(sp_id, account_id, valued.get(m, p), owed.get(m, ZERO)) for m, p in billed.items()]
+        if extra is not None and any(owed.values()):
             settled.append((sp_id, account_id, extra))
     t2 = time.perf_counter()
 
@@ -133,7 +141,7 @@ def _run(store: Store, period: Period, config: BillingConfig, out: Path, fmt: st
     t3 = time.perf_counter()
 
     if run_id is not None:
-        _record(store, run_id, inputs.meter_ids, bills, settled, len(all_exceptions), net, gross, files)
+        _record(store, run_id, inputs.meter_ids, bills, outcomes, len(all_exceptions), net, gross, files)
     t4 = time.perf_counter()
     return RunResult(run_id, period, len(inputs.points), len(bills), len(all_exceptions), net, gross, files,
                      {"load": t1 - t0, "bill": t2 - t1, "write": t3 - t2, "record": t4 - t3},
@@ -146,13 +154,17 @@ def _safe_name(code: str) -> str:
 
 
 def _record(store: Store, run_id: int, meter_ids: dict[str, int], bills: list[tuple[int, int | None, Bill]],
-            settled: list[tuple[int, int | None, Bill]], n_exceptions: int, net: Decimal, gross: Decimal,
+            outcomes: list[tuple[int, int | None, Position, Decimal]], n_exceptions: int, net: Decimal, gross: Decimal,
             files: dict[str, str]) -> None:
     bill_rows, pos_rows = [], []
     final_rows = [{"run_id": run_id, "service_point_id": sp_id, "account_id": account_id,
                    "meter_id": meter_ids[p.meter_id], "at": p.at, "value": p.value, "source": str(p.source),
-                   "method": p.method}
-                  for sp_id, account_id, b in bills + settled for p in b.final if p.meter_id in meter_ids]
+                   "method": p.method, "settled_m3": None}
+                  for sp_id, account_id, b in bills for p in b.final if p.meter_id in meter_ids]
+    final_rows += [{"run_id": run_id, "service_point_id": sp_id, "account_id": account_id,
+                    "meter_id": meter_ids[p.meter_id], "at": p.at, "value": p.value, "source": str(p.source),
+                    "method": p.method, "settled_m3": owed}
+                   for sp_id, account_id, p, owed in outcomes if p.meter_id in meter_ids]
     for sp_id, account_id, b in bills:
         bill_rows.append({
             "run_id": run_id, "service_point_id": sp_id, "service_point": b.service_point,

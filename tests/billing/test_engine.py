@@ -14,6 +14,7 @@ from server.billing.model import (
     ExceptionKind,
     Fault,
     Installation,
+    Position,
     RegisterReading,
     Role,
     ServicePoint,
@@ -615,6 +616,23 @@ def test_an_estimate_at_the_contract_end_is_settled_to_the_leaving_customer():
     # the settled position is real: a later run settles nothing again
     assert [(p.value, p.source, p.method) for p in dec.final] == [(D(205), Source.RADIO, "interpolated")]
     assert settle_contract_end(sp, Period.parse("2027-01"), {p.meter_id: p for p in dec.final}) is None
+
+
+def test_a_contract_end_settles_only_what_other_runs_have_not_settled():
+    sp = _left_unread()
+    nov = bill_service_point(sp, NOV)   # 11 Nov billed 203.261 estimated
+    sp.installations[0].readings.append(rr(t(2026, 12, 1), 215, due=True))   # 11 Nov = 205.000: 1.739 owed
+    billed = {p.meter_id: p for p in nov.final}
+    dec = settle_contract_end(sp, Period.parse("2026-12"), billed, settled={"M1": D("1.739")})
+    assert (dec.water.settlement_m3, dec.gross) == (0, 0)                 # already settled: nothing again
+    part = settle_contract_end(sp, Period.parse("2026-12"), billed, settled={"M1": D("1.5")})
+    assert part.water.settlement_m3 == D("0.239") and "+1.5 m3 settled before" in part.water.parts[0].note
+    # a rerun of November billing 11 Nov for real (205, interpolated) charges the 1.739 itself: it goes back
+    real = {"M1": Position("M1", t(2026, 11, 11), D(205), Source.RADIO, "interpolated")}
+    back = settle_contract_end(sp, Period.parse("2027-01"), real, settled={"M1": D("1.739")})
+    assert (back.water.settlement_m3, back.sewage.settlement_m3, back.gross) == (D("-1.739"), D("-1.739"),
+                                                                                D("-20.81"))
+    assert settle_contract_end(sp, Period.parse("2027-01"), real) is None
 
 
 def test_a_contract_end_estimate_above_the_reading_is_credited_and_a_sewage_meter_settles_sewage():

@@ -181,8 +181,11 @@ def test_contract_end_settlement_on_postgres(pg_url, tmp_path):
         s = Store(engine=engine)
         s.upgrade()
         check_contract_end_settlement(s, tmp_path)
-        with engine.connect() as c:   # the new table lives in billing's schema, beside the others
-            assert c.execute(text(f"SELECT count(*) FROM {schema}_billing.billing_final_positions")).scalar() == 3
+        with engine.connect() as c:   # the new table lives in billing's schema, beside the others: October's
+            # bill row, then one settlement row per run that looked at the end (November unread: 0, November,
+            # its rerun, December: 0)
+            rows = c.execute(text(f"SELECT settled_m3 FROM {schema}_billing.billing_final_positions ORDER BY id"))
+            assert [r for (r,) in rows] == [None, 0, 3042000, 3042000, 0]   # micro-m3
         s.close()
     finally:
         with admin.begin() as c:
@@ -231,3 +234,98 @@ def check_contract_end_settlement(store, tmp_path):
     assert [b.gross for b in again.settlement_bills] == [D("36.40")]
     dec = run_billing(store, Period.parse("2026-12"), out_dir=tmp_path / "dec", keep_bills=True)
     assert dec.settlements == 0 and dec.settlement_bills == []
+
+
+def check_settled_once(store, tmp_path):
+    """A contract-end difference is settled once whatever is rerun, in any order. SP-003's customer (A-002) leaves
+    on 20 Oct unread (October bills 84.581 estimated at 21 Oct); November's run has no reading; the 20 Nov
+    reading (95) arrives in December, whose run settles 3.042 m3 / 36.40 zł (see check_contract_end_settlement).
+    A rerun of a period replaces that period's earlier run, its settlement included."""
+    seed_sample(store)
+    store.upsert_service_point("SP-003", active_to=date(2026, 10, 20))
+    m3 = store.meter(identity=("KAM", "30000003", 0x1B, 0x16)).id
+    oct_, nov, dec, jan, feb = (Period.parse(p) for p in ("2026-10", "2026-11", "2026-12", "2027-01", "2027-02"))
+    n = iter(range(100))
+
+    def run(period, **kw):
+        res = run_billing(store, period, out_dir=tmp_path / f"r{next(n)}", keep_bills=True, **kw)
+        return [(b.account, b.water.settlement_m3, b.gross) for b in res.settlement_bills]
+
+    def sp3_final(period, **kw):
+        res = run_billing(store, period, out_dir=tmp_path / f"r{next(n)}", keep_bills=True, **kw)
+        [sp3] = [b for b in res.bills if b.service_point == "SP-003"]
+        [p] = sp3.final
+        return p
+
+    assert sp3_final(oct_).value == D("84.581")
+    assert run(nov) == []
+    store.add_readings([NewReading(m3, D(95), t(2026, 11, 20), "radio")])
+    assert run(dec) == [("A-002", D("3.042"), D("36.40"))]
+    # the bug: November rerun now sees the 20 Nov reading and settled the same 3.042 m3 a second time
+    assert run(nov) == []
+    assert run(jan) == []
+    assert run(dec) == [("A-002", D("3.042"), D("36.40"))]   # a rerun of the settling period: the same, replacing
+    assert run(nov) == [] and run(jan) == []
+    # October rerun as it was (readings up to 1 Nov): the same estimate, already settled: nothing more
+    assert sp3_final(oct_, as_of=t(2026, 11, 1)).value == D("84.581")
+    assert run(jan) == [] and run(nov) == [] and run(dec) == [("A-002", D("3.042"), D("36.40"))]
+    # a reading of 1 Jan 2026 (45) turns up: the average is now 35 m3 / 262 days, so October rerun as it was
+    # estimates 21 Oct at 80 + 31 x 35/262 = 84.141; 21 Oct is still 87.623 by the readings, and 3.042 m3 of it
+    # is settled, so 87.623 - 84.141 - 3.042 = 0.440 m3 is left (not 3.482 again against the new estimate)
+    store.add_readings([NewReading(m3, D(45), t(2026, 1, 1), "manual")])
+    assert sp3_final(oct_, as_of=t(2026, 11, 1)).value == D("84.141")
+    # water 0.440 x 3.83 = 1.685 -> 1.69, sewage 0.440 x 7.25 = 3.19, net 4.88, VAT 0.3904 -> 0.39, gross 5.27
+    assert run(jan) == [("A-002", D("0.440"), D("5.27"))]
+    assert run(jan) == [("A-002", D("0.440"), D("5.27"))] and run(feb) == [] and run(nov) == []
+    assert run(dec) == [("A-002", D("3.042"), D("36.40"))] and run(feb) == []
+    # October rerun with every reading: its bill now values 21 Oct by interpolation (87.623), so the customer
+    # has paid the 3.482 m3 settled since on it again: the next run gives them back, once. Water -3.482 x 3.83 =
+    # -13.336 -> -13.34, sewage -3.482 x 7.25 = -25.2445 -> -25.24, net -38.58, VAT -3.0864 -> -3.09, gross -41.67
+    p = sp3_final(oct_)
+    assert (p.value, p.method) == (D("87.623"), "interpolated")
+    assert run(feb) == [("A-002", D("-3.482"), D("-41.67"))]
+    assert run(feb) == [("A-002", D("-3.482"), D("-41.67"))] and run(Period.parse("2027-03")) == []
+    assert run(nov) == [] and run(dec) == [("A-002", D("3.042"), D("36.40"))]
+
+
+def test_a_contract_end_is_settled_once_whatever_is_rerun(store, tmp_path):
+    check_settled_once(store, tmp_path)
+
+
+@pytest.mark.postgres
+def test_a_contract_end_is_settled_once_on_postgres(pg_url, tmp_path):
+    schema = f"bill_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_url)
+    with admin.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        engine = create_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
+        s = Store(engine=engine)
+        s.upgrade()
+        check_settled_once(s, tmp_path)
+        s.close()
+    finally:
+        with admin.begin() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            c.execute(text(f"DROP SCHEMA IF EXISTS {schema}_billing CASCADE"))
+        admin.dispose()
+
+
+def test_a_final_positions_table_from_before_settled_m3_gets_the_column(tmp_path):
+    """billing_final_positions first shipped without settled_m3; a billing file created then is upgraded on use
+    (its rows are bills' own positions: NULL)."""
+    old = create_engine(f"sqlite:///{tmp_path}/store.billing.sqlite")
+    with old.begin() as c:
+        c.execute(text("CREATE TABLE billing_final_positions (id INTEGER PRIMARY KEY, run_id INTEGER, "
+                       "service_point_id INTEGER, account_id INTEGER, meter_id INTEGER, at DATETIME, value BIGINT, "
+                       "source VARCHAR(20), method VARCHAR(20))"))
+        c.execute(text("INSERT INTO billing_final_positions VALUES (1, 1, 1, 1, 1, '2026-10-21', 1, 'estimate', "
+                       "'estimate')"))
+    old.dispose()
+    s = Store(f"sqlite:///{tmp_path}/store.sqlite")
+    s.upgrade()
+    seed_sample(s)
+    run_billing(s, Period.parse("2026-10"), out_dir=tmp_path / "out")
+    with create_engine(f"sqlite:///{tmp_path}/store.billing.sqlite").connect() as c:
+        assert c.execute(text("SELECT settled_m3 FROM billing_final_positions WHERE id = 1")).scalar_one() is None
+    s.close()
