@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "api": "server.api.cli:api",
     "bill": "server.billing.cli:bill",
     "db": "server.cli:db",
+    "deadletters": "server.cli:deadletters",
     "collect": "collector.collect_cli:collect",
     "decode": "decoders.cli:decode",
     "demo": "amr.demo:demo",

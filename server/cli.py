@@ -1,4 +1,4 @@
-"""Reading-store commands: `amr db`, `amr import`, `amr routes`, `amr redecode`.
+"""Reading-store commands: `amr db`, `amr import`, `amr routes`, `amr redecode`, `amr deadletters`.
 
 Every command takes `--db URL` (default: $AMR_DB_URL, else sqlite:///var/amr.sqlite). Bad input files
 end with a message naming file, line and field, and exit status 2; nothing is half-imported.
@@ -6,6 +6,7 @@ end with a message naming file, line and field, and exit status 2; nothing is ha
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
 from pathlib import Path
@@ -222,3 +223,148 @@ def redecode(db_url: str | None, only_failed: bool, reasons: tuple[str, ...], si
                f"{report.outcome_changed:,} outcomes changed")
     for reason, n in sorted(report.rejected.items(), key=lambda kv: -kv[1]):
         click.echo(f"  rejected {reason}: {n:,}")
+
+
+# --------------------------------------------------------------------------------------- dead letters
+
+
+@click.group()
+def deadletters() -> None:
+    """Review what the importer kept as dead letters and replay it once the cause is fixed
+    (server/deadletters.py)."""
+
+
+def _status(d) -> str:
+    return "open" if d.resolved_at is None else f"resolved:{d.resolution}"
+
+
+def _short(text: str, n: int = 60) -> str:
+    line = " ".join((text or "").split())
+    return line if len(line) <= n else line[:n - 1] + "…"
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.isoformat(timespec="seconds")
+
+
+@deadletters.command("list")
+@DB_OPTION
+@click.option("--reason", help="Only this reason (as kept by the importer).")
+@click.option("--van", help="Only this van.")
+@click.option("--open/--all", "open_only", default=True, show_default=True,
+              help="Only dead letters not yet resolved, or all of them.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--limit", type=click.IntRange(min=0), default=0, help="At most this many, oldest first (0: all).")
+def deadletters_list(db_url: str | None, reason: str | None, van: str | None, open_only: bool, fmt: str,
+                     limit: int) -> None:
+    """Dead letters, oldest first: id, received_at, van, reason, detail, payload size, status."""
+    import json
+
+    with _database_errors(), _store(db_url) as store:
+        rows = store.dead_letter_summaries(reason=reason, van=van, open_only=open_only, limit=limit or None)
+    if fmt == "json":
+        click.echo(json.dumps([{
+            "id": d.id, "received_at": _iso(d.received_at), "van": d.van_code, "reason": d.reason,
+            "detail": d.detail, "size": d.size, "status": "open" if d.resolved_at is None else "resolved",
+            "resolution": d.resolution, "resolved_at": _iso(d.resolved_at), "last_replay_at": _iso(d.last_replay_at),
+            "last_replay": d.last_replay, "topic": d.topic} for d in rows], indent=2))
+        return
+    if not rows:
+        click.echo("no dead letters" + (" open" if open_only else ""), err=True)
+        return
+    click.echo(f"{'id':>6}  {'received_at':25}  {'van':12}  {'reason':22}  {'size':>8}  {'status':20}  detail")
+    for d in rows:
+        click.echo(f"{d.id:>6}  {_iso(d.received_at):25}  {d.van_code or '-':12}  {d.reason:22}  {d.size:>8}  "
+                   f"{_status(d):20}  {_short(d.detail)}")
+
+
+@deadletters.command("show")
+@DB_OPTION
+@click.argument("dead_letter_id", metavar="ID", type=int)
+def deadletters_show(db_url: str | None, dead_letter_id: int) -> None:
+    """One dead letter in full: its record, and its payload as pretty JSON (hex when it is not JSON)."""
+    import hashlib
+
+    from server.deadletters import render_payload
+
+    with _database_errors(), _store(db_url) as store:
+        d = store.dead_letter(dead_letter_id)
+    if d is None:
+        _fail(f"no dead letter {dead_letter_id}")
+    kind, text = render_payload(d.payload)
+    for name, value in (("id", d.id), ("received_at", _iso(d.received_at)), ("van", d.van_code or "-"),
+                        ("topic", d.topic or "-"), ("reason", d.reason), ("status", _status(d)),
+                        ("resolved_at", _iso(d.resolved_at) or "-"), ("last_replay_at", _iso(d.last_replay_at) or "-"),
+                        ("last_replay", d.last_replay or "-"),
+                        ("payload", f"{len(d.payload)} bytes, {kind}, sha256 {hashlib.sha256(d.payload).hexdigest()}")):
+        click.echo(f"{name + ':':16}{value}")
+    click.echo("detail:")
+    for line in (d.detail or "-").splitlines() or ["-"]:
+        click.echo(f"  {line}")
+    click.echo(text)
+
+
+@contextlib.contextmanager
+def _database_errors():
+    """The database down or unreachable: a message and exit status 2, not a traceback."""
+    from sqlalchemy import exc as sa_exc
+
+    try:
+        yield
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as e:
+        _fail(f"database unavailable: {str(e.orig or e).strip().splitlines()[0][:300]}")
+
+
+@contextlib.contextmanager
+def _restore_level(logger, level: int):
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+@deadletters.command("replay")
+@DB_OPTION
+@click.argument("ids", metavar="[ID]...", nargs=-1, type=int)
+@click.option("--reason", help="Only dead letters kept for this reason.")
+@click.option("--van", help="Only this van's dead letters.")
+@click.option("--dry-run", is_flag=True, help="Check what a replay would do; write nothing.")
+@click.option("--trust-van-decode/--decode-on-server", default=False, show_default=True,
+              help="As for `amr serve`: use the van's own decodes or decode every raw telegram here.")
+@click.option("-v", "--verbose", is_flag=True, help="Also show the importer's own log (warnings, tracebacks).")
+def deadletters_replay(db_url: str | None, ids: tuple[int, ...], reason: str | None, van: str | None, dry_run: bool,
+                       trust_van_decode: bool, verbose: bool) -> None:
+    """Feed open dead letters (these IDs, else every open one) through the importer again, with the current
+    code, keys and registry: stored or duplicate -> resolved; still bad -> stays open with the latest reason
+    in last_replay. No MQTT acks are sent. Exit status 1 if any stayed open, 2 on an error."""
+    import logging
+
+    from server.deadletters import ReplayAborted, replay
+
+    importer_log = logging.getLogger("server.importer")
+    level = importer_log.level
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    else:  # the outcome line per dead letter says it; the importer's warnings would repeat it
+        importer_log.setLevel(logging.CRITICAL)
+    counts = {"stored": 0, "duplicate": 0, "still_bad": 0, "skipped": 0}
+    with _database_errors(), _store(db_url) as store, _restore_level(importer_log, level):
+        try:
+            for r in replay(store, list(ids) or None, reason=reason, van=van, dry_run=dry_run,
+                            trust_van_decode=trust_van_decode):
+                if r.skipped:
+                    counts["skipped"] += 1
+                    click.echo(f"{r.id:>6}  skipped    {r.note}")
+                    continue
+                counts[r.status] += 1
+                verb = {"stored": "stored", "duplicate": "duplicate", "still_bad": "still bad"}[r.status]
+                click.echo(f"{r.id:>6}  {('would be ' + verb) if dry_run else verb:{19 if dry_run else 10}} "
+                           f"{r.kind:5}  {r.note}")
+        except KeyError as e:
+            _fail(f"no dead letter {e.args[0]}")
+        except ReplayAborted as e:
+            _fail(str(e))
+    summary = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+    click.echo(("dry run, nothing written: " if dry_run else "") + summary, err=True)
+    if counts["still_bad"]:
+        sys.exit(1)
