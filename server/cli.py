@@ -281,7 +281,9 @@ def deadletters_list(db_url: str | None, reason: str | None, van: str | None, op
 @deadletters.command("show")
 @DB_OPTION
 @click.argument("dead_letter_id", metavar="ID", type=int)
-def deadletters_show(db_url: str | None, dead_letter_id: int) -> None:
+@click.option("--raw", is_flag=True, help="Only the payload's bytes as stored (to correct one by hand and "
+                                          "`replay ID --payload FILE`).")
+def deadletters_show(db_url: str | None, dead_letter_id: int, raw: bool) -> None:
     """One dead letter in full: its record, and its payload as pretty JSON (hex when it is not JSON)."""
     import hashlib
 
@@ -291,6 +293,9 @@ def deadletters_show(db_url: str | None, dead_letter_id: int) -> None:
         d = store.dead_letter(dead_letter_id)
     if d is None:
         _fail(f"no dead letter {dead_letter_id}")
+    if raw:
+        click.echo(d.payload, nl=False)  # bytes: written as they are
+        return
     kind, text = render_payload(d.payload)
     for name, value in (("id", d.id), ("received_at", _iso(d.received_at)), ("van", d.van_code or "-"),
                         ("topic", d.topic or "-"), ("reason", d.reason), ("status", _status(d)),
@@ -331,9 +336,12 @@ def _restore_level(logger, level: int):
 @click.option("--dry-run", is_flag=True, help="Check what a replay would do; write nothing.")
 @click.option("--trust-van-decode/--decode-on-server", default=False, show_default=True,
               help="As for `amr serve`: use the van's own decodes or decode every raw telegram here.")
+@click.option("--payload", "payload_file", type=click.File("rb"),
+              help="Replay ONE dead letter (one ID) from this corrected payload instead of the stored one "
+                   "(start from `amr deadletters show ID --raw`; '-' reads stdin). The stored payload is kept.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show the importer's own log (warnings, tracebacks).")
 def deadletters_replay(db_url: str | None, ids: tuple[int, ...], reason: str | None, van: str | None, dry_run: bool,
-                       trust_van_decode: bool, verbose: bool) -> None:
+                       trust_van_decode: bool, payload_file, verbose: bool) -> None:
     """Feed open dead letters (these IDs, else every open one) through the importer again, with the current
     code, keys and registry: stored or duplicate -> resolved; still bad -> stays open with the latest reason
     in last_replay. No MQTT acks are sent. Exit status 1 if any stayed open, 2 on an error."""
@@ -347,17 +355,24 @@ def deadletters_replay(db_url: str | None, ids: tuple[int, ...], reason: str | N
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     else:  # the outcome line per dead letter says it; the importer's warnings would repeat it
         importer_log.setLevel(logging.CRITICAL)
-    counts = {"stored": 0, "duplicate": 0, "still_bad": 0, "skipped": 0}
+    repaired = None
+    if payload_file is not None:
+        if len(ids) != 1:
+            _fail("--payload replaces exactly one dead letter: give one ID")
+        repaired = payload_file.read()
+        if not repaired:
+            _fail("--payload: the file is empty")
+    counts = {"stored": 0, "repaired": 0, "duplicate": 0, "still_bad": 0, "skipped": 0}
     with _database_errors(), _store(db_url) as store, _restore_level(importer_log, level):
         try:
             for r in replay(store, list(ids) or None, reason=reason, van=van, dry_run=dry_run,
-                            trust_van_decode=trust_van_decode):
+                            trust_van_decode=trust_van_decode, repaired=repaired):
                 if r.skipped:
                     counts["skipped"] += 1
                     click.echo(f"{r.id:>6}  skipped    {r.note}")
                     continue
                 counts[r.status] += 1
-                verb = {"stored": "stored", "duplicate": "duplicate", "still_bad": "still bad"}[r.status]
+                verb = {"still_bad": "still bad"}.get(r.status, r.status)
                 click.echo(f"{r.id:>6}  {('would be ' + verb) if dry_run else verb:{19 if dry_run else 10}} "
                            f"{r.kind:5}  {r.note}")
         except KeyError as e:

@@ -22,6 +22,8 @@ Outcome per dead letter (`Replay.status`):
 - `duplicate`: everything in it was in the store already (its batch id was committed, or every frame came in
   by another batch: a van told `rejected` re-sends its rows under a new batch id). Resolved,
   `resolution='duplicate'`.
+- `repaired`: stored from a payload an operator corrected by hand (`replay ID --payload FILE`); the stored
+  payload stays as it came, `last_replay` names the repair's SHA-256.
 - `still_bad`: the importer would keep it again. The row stays open and its `reason` stays what the
   importer said when it was received; `last_replay_at` / `last_replay` record the latest attempt's reason
   and detail (so an operator sees whether the cause changed).
@@ -61,7 +63,7 @@ from sync import messages as m
 # frame is recognised as the same batch.
 REPLAY_NAMESPACE = uuid.UUID("6f1d3c52-8f4e-4c8e-9a51-0d6a2f1b7e33")
 
-STORED, DUPLICATE, STILL_BAD = "stored", "duplicate", "still_bad"
+STORED, DUPLICATE, STILL_BAD, REPAIRED = "stored", "duplicate", "still_bad", "repaired"
 
 
 class ReplayAborted(Exception):
@@ -71,7 +73,7 @@ class ReplayAborted(Exception):
 @dataclass(frozen=True, slots=True)
 class Replay:
     id: int
-    status: str          # stored | duplicate | still_bad (with dry_run: what a real run would do)
+    status: str          # stored | duplicate | repaired | still_bad (dry_run: what a real run would do)
     reason: str          # still_bad: the importer's reason now; else ""
     note: str            # one line for the operator (and the row's last_replay)
     kind: str            # batch | frame
@@ -160,17 +162,24 @@ def _sha256(payload: bytes) -> bytes:
 
 
 def replay_one(store: Any, dl: Any, *, dry_run: bool = False, trust_van_decode: bool = False,
-               now: dt.datetime | None = None) -> Replay:
-    """Replay one dead letter (a `DeadLetterInfo`) through the importer's path and record the outcome."""
+               now: dt.datetime | None = None, repaired: bytes | None = None) -> Replay:
+    """Replay one dead letter (a `DeadLetterInfo`) through the importer's path and record the outcome.
+
+    `repaired`: a payload an operator corrected by hand (same shape: an `amr.dead_frame` document or a whole
+    batch), replayed in place of the stored one under the dead letter's own topic, so it must still name
+    the same van. The stored payload is never changed; once the repair is stored the row is resolved
+    `repaired` and `last_replay` names the repair's SHA-256."""
     if dl.resolved_at is not None:
         return Replay(dl.id, dl.resolution or DUPLICATE, "", f"already resolved ({dl.resolution}) at "
                       f"{dl.resolved_at.isoformat()}", "-", dry_run, skipped=True)
-    frame = _frame_message(dl.payload, _sha256(dl.payload))
+    source = dl.payload if repaired is None else repaired
+    frame = _frame_message(source, _sha256(source))
     kind = "frame" if frame is not None else "batch"
+    own_topic = dl.topic or (m.batch_topic(dl.van_code) if dl.van_code else "")
     if frame is not None:
-        topic, payload = frame
+        topic, payload = own_topic or frame[0], frame[1]
     else:
-        topic, payload = dl.topic or (m.batch_topic(dl.van_code) if dl.van_code else ""), dl.payload
+        topic, payload = own_topic, source
     sink = _ReplaySink(store, single_frame=frame is not None, dry_run=dry_run, trust_van_decode=trust_van_decode)
     imp = Importer(sink, broker=None, config=ImporterConfig(client_id="deadletters-replay"))  # type: ignore[arg-type]
     w = Incoming(0, 1, topic, payload)
@@ -210,6 +219,10 @@ def replay_one(store: Any, dl: Any, *, dry_run: bool = False, trust_van_decode: 
         status = STILL_BAD
         reason = ack.reason if ack is not None and ack.reason else _parse_reason(payload, topic)
         note = f"still bad: {reason}"
+    if repaired is not None:
+        note = f"repaired payload (sha256 {_sha256(repaired).hex()}, {len(repaired)} bytes) {note}"
+        if status == STORED:
+            status = REPAIRED
     if dry_run:
         return Replay(dl.id, status, reason, note, kind, True)
     at = now or dt.datetime.now(dt.UTC)
@@ -230,9 +243,12 @@ def _parse_reason(payload: bytes, topic: str) -> str:
 
 
 def replay(store: Any, ids: list[int] | None = None, *, reason: str | None = None, van: str | None = None,
-           dry_run: bool = False, trust_van_decode: bool = False):
+           dry_run: bool = False, trust_van_decode: bool = False, repaired: bytes | None = None):
     """Replay open dead letters (these ids, else every open one matching reason/van), oldest first; yields a
-    Replay per dead letter. Ids that do not exist raise KeyError before anything is replayed."""
+    Replay per dead letter. Ids that do not exist raise KeyError before anything is replayed. `repaired`
+    (see replay_one) needs exactly one id."""
+    if repaired is not None and (not ids or len(ids) != 1):
+        raise ValueError("a repaired payload replaces exactly one dead letter: give one id")
     if ids:
         found = {s.id: s for s in store.dead_letter_summaries(ids=ids)}
         missing = sorted(set(ids) - set(found))
@@ -245,7 +261,7 @@ def replay(store: Any, ids: list[int] | None = None, *, reason: str | None = Non
     for i in todo:
         dl = store.dead_letter(i)  # one payload in memory at a time
         if dl is not None:
-            yield replay_one(store, dl, dry_run=dry_run, trust_van_decode=trust_van_decode)
+            yield replay_one(store, dl, dry_run=dry_run, trust_van_decode=trust_van_decode, repaired=repaired)
 
 
 # ---------------------------------------------------------------------- showing

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import uuid
 
@@ -362,3 +363,35 @@ def test_cli_says_when_the_database_is_unreachable():
     for args in (["list"], ["show", "1"], ["replay"]):
         r = CliRunner().invoke(cli, [*args, "--db", url])
         assert r.exit_code == 2 and "error: database unavailable" in r.output, (args, r.output)
+
+
+def test_frame_repaired_by_hand_is_replayed_from_the_corrected_payload(vstore, tmp_path):
+    doc = batch_doc(2)
+    good_hex = doc["items"][1]["frame"]["telegram"]
+    doc["items"][1]["frame"]["telegram"] = good_hex[:-2] + "ZZ"   # a corrupted byte, repairable by hand
+    assert run(vstore, doc)[0] is Outcome.STORED
+    (dl,) = vstore.dead_letters()
+    runner = CliRunner()
+    r = runner.invoke(cli, ["show", "--db", vstore.url, "--raw", str(dl.id)])
+    assert r.exit_code == 0 and r.stdout_bytes == dl.payload
+
+    fixed = json.loads(r.stdout_bytes)
+    forged = json.loads(r.stdout_bytes) | {"van_id": "van02"}
+    (tmp_path / "forged.json").write_text(json.dumps(forged))
+    r = runner.invoke(cli, ["replay", "--db", vstore.url, str(dl.id), "--payload", str(tmp_path / "forged.json")])
+    assert r.exit_code == 1 and "still bad" in r.output and "van_mismatch" in r.output  # the row's van only
+    assert vstore.dead_letter(dl.id).open and len(telegrams(vstore)) == 1
+
+    fixed["item"]["frame"]["telegram"] = good_hex
+    (tmp_path / "fixed.json").write_text(json.dumps(fixed))
+    r = runner.invoke(cli, ["replay", "--db", vstore.url, str(dl.id), str(dl.id + 1), "--payload",
+                            str(tmp_path / "fixed.json")])
+    assert r.exit_code == 2 and "exactly one" in r.output
+    r = runner.invoke(cli, ["replay", "--db", vstore.url, str(dl.id), "--payload", str(tmp_path / "fixed.json")])
+    assert r.exit_code == 0, r.output
+    assert telegrams(vstore) == sorted(f.telegram for f in frames(2)) and count(vstore, Reading) == 4
+    d = vstore.dead_letter(dl.id)
+    assert d.resolution == "repaired" and d.payload == dl.payload  # what the van sent is kept as it came
+    assert hashlib.sha256((tmp_path / "fixed.json").read_bytes()).hexdigest() in d.last_replay
+    r = runner.invoke(cli, ["replay", "--db", vstore.url, str(dl.id), "--payload", str(tmp_path / "fixed.json")])
+    assert r.exit_code == 0 and "skipped" in r.output and count(vstore, Reading) == 4
