@@ -13,7 +13,9 @@ Pure: no database, no clock. The rules (domain notes §3):
   consumption only: a reference window not inside the contract is passed over (see `_Run.faulty_rule`);
 - sewage = sewage meter delta where one is fitted (ust. 4), else water + own intakes - legalised garden
   sub-meter (ust. 5-6), never negative; a sub-meter above the main meter is reported, not billed negative;
-- an unread meter is estimated from its average daily consumption; the next period starts from the
+- an unread meter is estimated from its average daily consumption over the last year (`history_days`), and
+  where the store has the contract's start only from this customer's consumption (see `Register.value_at`:
+  none of their own yet -> 0 m3/day and a no_history exception); the next period starts from the
   position billed before (`opening`), so the first real reading settles the estimate exactly, as a
   separate signed settlement quantity; an opening only settles a contract that was already running before
   the period (one starting on its first day did not pay for the position before it);
@@ -127,7 +129,9 @@ class _Run:
         self.exceptions: list[BillingException] = []
         self.closing: list[Position] = []
         self.final: list[Position] = []
-        self.regs = {id(i): Register(i, history_days=config.history_days) for i in sp.installations}
+        # estimates inside the contract average this customer's consumption only (see Register.value_at)
+        since = at_midnight(sp.active_from) if sp.active_from else None
+        self.regs = {id(i): Register(i, history_days=config.history_days, since=since) for i in sp.installations}
 
     def flag(self, kind: ExceptionKind, detail: str, meter_id: str | None = None,
              at: datetime | None = None) -> None:

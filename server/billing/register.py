@@ -41,9 +41,13 @@ class Reverse:
 
 
 class Register:
-    def __init__(self, inst: Installation, *, history_days: int = 365) -> None:
+    """`since`: the start of the customer's contract (None: no contract dates). An estimate of an instant after
+    it averages only the consumption since then (see `value_at`)."""
+
+    def __init__(self, inst: Installation, *, history_days: int = 365, since: datetime | None = None) -> None:
         self.inst = inst
         self.history = timedelta(days=history_days)
+        self.since = since
         self.reverses: list[Reverse] = []
         self.rollovers: list[datetime] = []
         self.points = self._build(inst)
@@ -95,18 +99,33 @@ class Register:
         hi = bisect.bisect_right(self._times, end)
         return self.points[lo:hi]
 
-    def daily_average(self, before: datetime) -> Decimal | None:
-        """Average daily consumption over the history window ending at the last point before `before`."""
+    def daily_average(self, before: datetime, since: datetime | None = None) -> Decimal | None:
+        """Average daily consumption over the history window ending at the last point before `before`; with
+        `since`, over the part of it from `since` on (the register valued there exactly or by interpolation)."""
         hi = bisect.bisect_right(self._times, before)
         if hi == 0:
             return None
         last = self.points[hi - 1]
-        lo = bisect.bisect_left(self._times, last.at - self.history)
-        first = self.points[lo]
-        days = days_between(first.at, last.at)
+        start = last.at - self.history
+        if since is not None and since > start:
+            if since >= last.at:
+                return None
+            i = bisect.bisect_left(self._times, since)
+            if i == 0:   # the meter was fitted after `since`: all its history is the customer's
+                first_at, first_value = self.points[0].at, self.points[0].value
+            elif self.points[i].at == since:
+                first_at, first_value = since, self.points[i].value
+            else:
+                b, a = self.points[i - 1], self.points[i]
+                first_at = since
+                first_value = b.value + (a.value - b.value) * days_between(b.at, since) / days_between(b.at, a.at)
+        else:
+            first = self.points[bisect.bisect_left(self._times, start)]
+            first_at, first_value = first.at, first.value
+        days = days_between(first_at, last.at)
         if days < 1:
             return None
-        return max(Decimal(0), (last.value - first.value) / days)
+        return max(Decimal(0), (last.value - first_value) / days)
 
     def value_at(self, t: datetime, *, allow_estimate: bool = True) -> tuple[Boundary, bool]:
         """The register at `t` and whether an estimate had no history to stand on.
@@ -114,6 +133,16 @@ class Register:
         Due-date register or reading exactly at t; else linear interpolation between the nearest points
         around t; else (nothing after t) an estimate from the average daily consumption — or, where
         estimates are not allowed (the garden sub-meter only deducts measured water), the last reading.
+
+        Whose consumption an estimate averages: with `since` (the contract's start), an instant after it is
+        this customer's, so only the consumption since `since` counts (the previous customer's use of the
+        connection is no evidence of this one's, as for the faulty-meter rule). An instant at or before `since`
+        (the contract's opening position) is the previous customer's and keeps the whole window, so the position
+        the previous contract was estimated to end at and the one this contract starts from agree. A
+        customer with no reading of their own yet (the last one is before `since`) has no history: the register
+        stays at its estimated position at `since` (0 m3/day) and the estimate is reported as without a
+        history, settled by the first reading like any estimate; so is one with less than a day between
+        `since` and their last reading.
         """
         i = bisect.bisect_left(self._times, t)
         if i < len(self.points) and self.points[i].at == t:
@@ -129,9 +158,12 @@ class Register:
             return Boundary(t, value, weakest(before.source, after.source), "interpolated"), False
         if not allow_estimate:
             return Boundary(t, before.value, before.source, "last_reading"), False
-        daily = self.daily_average(t)
+        own = self.since is not None and t > self.since
+        if own and before.at < self.since:   # no reading inside the contract yet
+            opening, _ = self.value_at(self.since)
+            return Boundary(t, opening.value, Source.ESTIMATE, "estimate"), True
+        daily = self.daily_average(t, self.since if own else None)
         if daily is None:
             return Boundary(t, before.value, Source.ESTIMATE, "estimate"), True
         value = q3(before.value + daily * days_between(before.at, t))
         return Boundary(t, value, Source.ESTIMATE, "estimate"), False
-

@@ -764,3 +764,45 @@ def test_periods():
     for bad in ("2026-13", "2026-1", "2026-10..2026-09", ""):
         with pytest.raises(PeriodError):
             Period.parse(bad)
+
+
+def _moved_in_1_jul(**kw) -> ServicePoint:
+    """The previous customer used 240 m3 from 1 Nov 2025 (100) to 1 Jul 2026 (340, read at the change); this one
+    9.2 m3 from then to 1 Oct (349.2), the last reading."""
+    m = main([rr(t(2025, 11, 1), 100, due=True), rr(t(2026, 7, 1), 340, Source.MANUAL),
+              rr(t(2026, 10, 1), "349.2", due=True)])
+    return ServicePoint("SP30", "A30", active_from=date(2026, 7, 1), installations=[m], **kw)
+
+
+def test_an_estimate_averages_only_this_customers_consumption():
+    nov = bill_service_point(_moved_in_1_jul(), NOV)
+    # own average 9.2 m3 / 92 days = 0.1 m3/day: 1 Nov = 349.2 + 31 x 0.1 = 352.3, 1 Dec = 349.2 + 61 x 0.1 = 355.3
+    assert (nov.water.m3, nov.water.source) == (D("3.000"), Source.ESTIMATE)
+    assert [(p.value, p.source) for p in nov.closing] == [(D("355.3"), Source.ESTIMATE)]
+    # without the contract's dates, the year's window from the first reading in it (1 Nov 2025): 249.2 m3 / 334
+    # days; 1 Nov = 349.2 + 31 x 249.2/334 = 372.329, 1 Dec = 349.2 + 61 x 249.2/334 = 394.713: 22.384 m3
+    undated = bill_service_point(ServicePoint("SP30", "A30", installations=_moved_in_1_jul().installations), NOV)
+    assert undated.water.m3 == D("22.384")
+    # moving in on 15 Jul, between readings: the register then is interpolated, 340 + 9.2 x 14/92 = 341.4, and
+    # the average is (349.2 - 341.4) / 78 days = 0.1 m3/day again
+    later = ServicePoint("SP30", "A30", active_from=date(2026, 7, 15), installations=_moved_in_1_jul().installations)
+    assert bill_service_point(later, NOV).water.m3 == D("3.000")
+    # a contract ending unread is estimated from that customer's own use too: 11 Nov = 349.2 + 41 x 0.1 = 353.3
+    leaving = bill_service_point(_moved_in_1_jul(active_to=date(2026, 11, 10)), NOV)
+    assert (leaving.water.m3, [p.value for p in leaving.final]) == (D("1.000"), [D("353.3")])
+
+
+def test_a_customer_without_a_reading_of_their_own_is_estimated_at_0_with_an_exception():
+    # the contract starts on 15 Oct, after the last reading (1 Oct): where the register stood on 15 Oct is the
+    # previous customer's (estimated from the whole year: 349.2 + 14 x 249.2/334 = 359.646) and this customer has
+    # no history: October bills 0 m3 and says so; undated it would bill 17 x 249.2/334 = 12.684 m3
+    m = _moved_in_1_jul().installations[0]
+    oct_ = bill_service_point(ServicePoint("SP31", "A31", active_from=date(2026, 10, 15), installations=[m]), OCT)
+    [part] = oct_.water.parts
+    assert (part.start.value, part.end.value, oct_.water.m3) == (D("359.646"), D("359.646"), 0)
+    assert kinds(oct_) == ["no_history_for_estimate", "unread"]
+    # (the whole October undated: 31 x 249.2/334 = 23.129, of which 17 days are 12.684)
+    assert bill_service_point(ServicePoint("SP31", "A31", installations=[m]), OCT).water.m3 == D("23.129")
+    # the previous customer's bill for the same October ends where this one starts: nothing lost, nothing twice
+    before = bill_service_point(ServicePoint("SP31", "A29", active_to=date(2026, 10, 14), installations=[m]), OCT)
+    assert [p.value for p in before.final] == [D("359.646")]

@@ -9,7 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.billing.engine import bill_service_point, settle_contract_end
-from server.billing.model import Connection, Fault, Installation, RegisterReading, Role, ServicePoint, Source
+from server.billing.model import (
+    Connection,
+    ExceptionKind,
+    Fault,
+    Installation,
+    RegisterReading,
+    Role,
+    ServicePoint,
+    Source,
+)
 from server.billing.period import Period, at_midnight
 from server.billing.register import Register
 from server.billing.tariff import MWIK_KK_2019, money
@@ -168,9 +177,11 @@ def test_full_period_subscription_is_charged_as_before(start, count, before, aft
 @given(readings=history(months=7), month=st.integers(1, 6), day=st.integers(2, 28), fitted_days=st.integers(0, 60),
        garden_d=litres)
 def test_a_change_of_customer_splits_the_metered_quantities_exactly(readings, month, day, fitted_days, garden_d):
-    """The leaving customer's contract ends the day before the arriving one's starts: together they are billed
-    exactly the water, garden deduction and sewage of one customer over the whole period (each meter is valued
-    once at the change, estimates included), and neither is billed anything from the other's days."""
+    """The leaving customer's contract ends the day before the arriving one's starts: each meter is valued once
+    at the change (estimates included), so together they are billed exactly the water, garden deduction and
+    sewage of one customer over the whole period, unless the period's end is estimated (the arriving customer's
+    estimate averages only their own consumption, the undated one everybody's); and neither is billed anything
+    from the other's days."""
     period = Period.month(2026, month)
     a, b = period.start_at, period.end_at
     change = date(2026, month, day)
@@ -184,6 +195,11 @@ def test_a_change_of_customer_splits_the_metered_quantities_exactly(readings, mo
     leaving = bill_service_point(ServicePoint("SP", installations=insts, active_to=change - timedelta(days=1)),
                                  period)
     arriving = bill_service_point(ServicePoint("SP", installations=insts, active_from=change), period)
+    [left] = [p for p in leaving.water.parts if p.meter_id == "M"]
+    [came] = [p for p in arriving.water.parts if p.meter_id == "M"]
+    assert left.end.at == came.start.at and left.end.value == came.start.value
+    if came.end.method == "estimate":
+        return
     assert leaving.water.m3 + arriving.water.m3 == whole.water.m3
     garden = [sum((p.consumption for p in bill.sewage.parts if p.role == Role.GARDEN), D(0))
               for bill in (leaving, arriving, whole)]
@@ -272,3 +288,45 @@ def test_a_leaving_customers_bills_and_settlement_add_up_to_the_metered_contract
     at_end, _ = Register(inst).value_at(at_midnight(active_to + timedelta(days=1)))
     assert at_end.source != Source.ESTIMATE
     assert billed == at_end.value   # from 0 on 1 Jan
+
+
+@settings(max_examples=150, deadline=None)
+@given(increments=st.lists(litres, min_size=21, max_size=21), unread=st.sets(st.integers(1, 19), max_size=8),
+       change=st.integers(1, 20), scale=st.sampled_from([D(0), D("0.5"), D(1), D(3)]), last=st.integers(1, 20))
+def test_an_estimate_uses_only_this_customers_consumption(increments, unread, change, scale, last):
+    """A main meter read on the 1st of each month from Feb 2025 (some months unread), last read on the 1st of
+    month `last` (<= Sep 2026), so October is estimated; this customer's contract starts on the 1st of month
+    `change`, read that day when it is not after the last reading. Whatever the previous customer used (the
+    register before the change scaled by `scale`), this customer's October is the same; a contract from before
+    the history window bills exactly what the undated one does."""
+    firsts = [date(2025 + (m + 1) // 12, (m + 1) % 12 + 1, 1) for m in range(21)]   # 1 Feb 2025 .. 1 Oct 2026
+    values, v = [], D(1000)
+    for inc in increments:
+        v += inc
+        values.append(v)
+    start = firsts[change]
+    oct_ = Period.parse("2026-10")
+
+    def bill(contract_from: date | None, k: D):
+        pivot = values[change]
+
+        def moved(x: D) -> D:   # the register before the change, with the previous customer's use scaled
+            return pivot - (pivot - x) * k
+
+        readings = [RegisterReading(at_midnight(d), x if d >= start else moved(x), due_date=True)
+                    for i, (d, x) in enumerate(zip(firsts, values, strict=True))
+                    if i <= last and (i not in unread or i in (change, last))]
+        inst = Installation("M", Role.MAIN, at_midnight(date(2025, 1, 1)), initial_value=moved(D(1000)),
+                            readings=readings)
+        return bill_service_point(ServicePoint("SP", installations=[inst], active_from=contract_from), oct_)
+
+    ours = bill(start, D(1))
+    other = bill(start, scale)
+    assert ours.water.source == Source.ESTIMATE
+    # the quantities (not the positions: where the register stood at the change is the previous customer's use)
+    assert (ours.water.m3, ours.sewage.m3, ours.gross, ours.exceptions) == (
+        other.water.m3, other.sewage.m3, other.gross, other.exceptions)
+    if change >= last:   # no reading of their own after the contract's start: nothing estimated for them
+        assert ours.water.m3 == 0 and any(e.kind == ExceptionKind.NO_HISTORY for e in ours.exceptions)
+    early, undated = bill(date(2024, 1, 1), D(1)), bill(None, D(1))
+    assert (early.water, early.sewage, early.exceptions) == (undated.water, undated.sewage, undated.exceptions)
