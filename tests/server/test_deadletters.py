@@ -195,8 +195,11 @@ def test_ingest_error_batch_the_van_resent_resolves_as_duplicate(vstore, monkeyp
     with monkeypatch.context() as mp:
         mp.setattr(vstore, "ingest_batch", broken)
         outcome, ack = run(vstore, doc)
-    assert outcome is Outcome.DEAD_LETTER and ack.status is m.AckStatus.REJECTED and ack.reason == "ingest_error"
+        assert outcome is Outcome.DEAD_LETTER and ack.status is m.AckStatus.REJECTED and ack.reason == "ingest_error"
+        (r,) = replay(vstore)  # the bug not yet fixed: three tries as in `amr serve`, then still bad
+        assert (r.status, r.reason) == ("still_bad", "ingest_error") and "a bug in the store" in r.note
     first = vstore.dead_letters()[0]
+    assert first.open and first.last_replay.startswith("still bad: ingest_error")
 
     assert run(vstore, doc)[0] is Outcome.STORED   # the fixed server takes the van's re-send
     before = snapshot(vstore)
@@ -395,3 +398,14 @@ def test_frame_repaired_by_hand_is_replayed_from_the_corrected_payload(vstore, t
     assert hashlib.sha256((tmp_path / "fixed.json").read_bytes()).hexdigest() in d.last_replay
     r = runner.invoke(cli, ["replay", "--db", vstore.url, str(dl.id), "--payload", str(tmp_path / "fixed.json")])
     assert r.exit_code == 0 and "skipped" in r.output and count(vstore, Reading) == 4
+
+
+def test_compressed_batch_is_shown_and_replayed(vstore, monkeypatch):
+    doc = batch_doc(2, start=60) | {"v": 2}
+    vstore.add_dead_letter(m.encode(doc, compress=True), "unsupported_version", "2", van=VAN, topic=TOPIC)
+    (dl,) = vstore.dead_letters()
+    r = CliRunner().invoke(cli, ["show", "--db", vstore.url, str(dl.id)])
+    assert r.exit_code == 0 and "json (zlib)" in r.output and f'"batch_id": "{doc["batch_id"]}"' in r.output
+    monkeypatch.setattr(m, "SCHEMA_VERSION", 2)
+    (rep,) = replay(vstore)
+    assert rep.status == "stored" and telegrams(vstore) == sorted(f.telegram for f in frames(2, start=60))
