@@ -24,6 +24,13 @@ Pure: no database, no clock. The rules (domain notes §3):
   run whose readings value that instant for real issues a settlement-only bill to that customer
   (`settle_contract_end`: the signed difference as water/sewage settlement, no consumption, no
   subscription) with a `contract_end_settlement` exception naming the account and the amounts;
+- the same estimate is where the NEXT customer's contract starts, so it is settled to them too, the other way
+  round: their bill keeps the position they were billed from (`Bill.initial`), and a later run whose readings
+  value that instant for real issues them a settlement-only bill of (estimate - real value)
+  (`settle_contract_start`, `contract_start_settlement` exception); without it the arriving customer's own
+  readings, which telescope back to the estimate, would charge them the difference the leaving one settled.
+  Once the change is valued for real the two are billed exactly the register's advance, each over their own
+  contract (leaving: real value - their start; arriving: their end - real value);
 - the subscription is charged for the part of the period the service point was active: its contract dates
   (active_from .. active_to inclusive) where the store has either, else the span from its first installation
   to its last removal (any role), else the whole period.
@@ -129,6 +136,7 @@ class _Run:
         self.exceptions: list[BillingException] = []
         self.closing: list[Position] = []
         self.final: list[Position] = []
+        self.initial: list[Position] = []
         # estimates inside the contract average this customer's consumption only (see Register.value_at)
         since = at_midnight(sp.active_from) if sp.active_from else None
         self.regs = {id(i): Register(i, history_days=config.history_days, since=since) for i in sp.installations}
@@ -186,6 +194,8 @@ class _Run:
             sources.append(weakest(bs.source, be.source))
             first = first or bs
             last = be
+            if ps == self.contract_start:   # the contract starts here: the position this customer is billed from
+                self.initial.append(Position(inst.meter_id, ps, start_value, bs.source, bs.method))
             if pe == b and inst.removed_at != b:
                 self.closing.append(Position(inst.meter_id, b, end_value, be.source, end_method))
             if pe == self.contract_end:   # the contract ends here (inside the period or at its end)
@@ -464,7 +474,7 @@ def bill_service_point(sp: ServicePoint, period: Period, config: BillingConfig |
     lines = charge_lines(water, sewage, run.active_months(), config.tariff)
     net, vat, gross = totals(lines, config.tariff)
     return Bill(sp.id, sp.account, period.start, period.end, sp.connection, water, sewage, lines,
-                net, vat, gross, run.closing, run.exceptions, run.final)
+                net, vat, gross, run.closing, run.exceptions, run.final, run.initial)
 
 
 def settle_contract_end(sp: ServicePoint, period: Period, billed: Mapping[str, Position],
@@ -501,13 +511,47 @@ def settle_contract_end(sp: ServicePoint, period: Period, billed: Mapping[str, P
     need its opening and would re-issue the whole invoice; the difference at one instant is all that
     changed, exactly as an opening settles a running contract's estimate.
     """
-    config = config or BillingConfig()
-    settled = settled or {}
+    return _settle_boundary(sp, period, billed, config or BillingConfig(), settled or {}, start=False)
+
+
+def settle_contract_start(sp: ServicePoint, period: Period, billed: Mapping[str, Position],
+                          config: BillingConfig | None = None, settled: Mapping[str, Decimal] | None = None,
+                          ) -> Bill | None:
+    """Settle an arriving customer's estimate at the START of their contract, in a later run (`period`).
+
+    A change of customer at an instant nobody read the meter values the register there by an estimate E, and
+    both contracts meet at that position: the leaving customer is billed up to E and the arriving one from E.
+    Once readings value the instant for real (V), `settle_contract_end` charges the leaving customer V - E; the
+    arriving customer, billed from E, would pay the same V - E again in their next readings (their later
+    periods open from their own positions, which telescope back to E). So the arriving customer's start is
+    settled the same way, with the opposite sign: (E - V) - already settled, a credit when the estimate was
+    below the register, a charge when above. Once the readings around the instant are real the two customers
+    together are billed exactly the register's advance, each for their own contract: the leaving one V - their
+    start, the arriving one their end (or current position) - V.
+
+    `sp` is the arriving contract (its account and `active_from`; installations with the readings known now),
+    `billed` the positions its first bill started each meter from (`Bill.initial`), `settled` what other
+    periods have settled at this start, by meter id: everything else is as in `settle_contract_end` (a
+    settlement-only bill with a `contract_start_settlement` exception; a rerun of the start's period with a real
+    start gives back what was settled on top of it, once; sewage by the rule in force at the contract's start).
+    A settlement-only bill of its own rather than a line on the customer's next period bill: the contract may
+    have ended since, and the run keeps one settlement record per contract boundary whatever bills it writes.
+    """
+    return _settle_boundary(sp, period, billed, config or BillingConfig(), settled or {}, start=True)
+
+
+def _settle_boundary(sp: ServicePoint, period: Period, billed: Mapping[str, Position], config: BillingConfig,
+                     settled: Mapping[str, Decimal], *, start: bool) -> Bill | None:
+    """`settle_contract_end` (start False) or `settle_contract_start` (start True)."""
     parts: list[MeterQuantity] = []
     final: list[Position] = []
+    edge = "start" if start else "end"
     for inst in sp.installations:
         p = billed.get(inst.meter_id)
-        if p is None or not (inst.installed_at < p.at <= (inst.removed_at or FAR)):
+        if p is None:
+            continue
+        removed = inst.removed_at or FAR
+        if not (inst.installed_at <= p.at < removed if start else inst.installed_at < p.at <= removed):
             continue
         done = settled.get(inst.meter_id, ZERO)
         if p.source != Source.ESTIMATE:
@@ -520,11 +564,13 @@ def settle_contract_end(sp: ServicePoint, period: Period, billed: Mapping[str, P
             be, _ = Register(inst, history_days=config.history_days).value_at(p.at)
             if be.source == Source.ESTIMATE:
                 continue
-            # a held position (reverse flow) was billed above the register: only what goes beyond it is owed
-            delta = (max(ZERO, be.value - p.value) if p.method == HELD else be.value - p.value) - done
+            if start:   # billed from the estimate: the difference to the real start goes back (or is owed)
+                delta = p.value - be.value - done
+            else:   # a held position (reverse flow) was billed above the register: only what goes beyond it
+                delta = (max(ZERO, be.value - p.value) if p.method == HELD else be.value - p.value) - done
         parts.append(MeterQuantity(inst.meter_id, inst.role, ZERO, delta, be.source,
                                    Boundary(p.at, p.value, p.source, p.method), be,
-                                   f"contract end {p.at.date()}: billed {p.value} ({p.method}), now {be.value}"
+                                   f"contract {edge} {p.at.date()}: billed {p.value} ({p.method}), now {be.value}"
                                    f" ({be.method})" + (f", {done:+} m3 settled before" if done else "")))
         final.append(Position(inst.meter_id, p.at, be.value, be.source, be.method))
     if not parts:
@@ -536,7 +582,8 @@ def settle_contract_end(sp: ServicePoint, period: Period, billed: Mapping[str, P
                         weakest(*(x.source for x in ps)) if ps else default, ps)
 
     water = quantity([x for x in parts if x.role == Role.MAIN], weakest(*(x.source for x in parts)))
-    sewer_meter = any(i.role == Role.SEWAGE and i.installed_at < end <= (i.removed_at or FAR)
+    sewer_meter = any(i.role == Role.SEWAGE and (i.installed_at <= end < (i.removed_at or FAR) if start
+                                                 else i.installed_at < end <= (i.removed_at or FAR))
                       for i in sp.installations)
     if not sp.sewered:
         sewage = Quantity(ZERO, ZERO, water.source)
@@ -546,9 +593,12 @@ def settle_contract_end(sp: ServicePoint, period: Period, billed: Mapping[str, P
         sewage = quantity([x for x in parts if x.role in (Role.MAIN, Role.OWN_INTAKE)], water.source)
     lines = charge_lines(water, sewage, 0, config.tariff)
     net, vat, gross = totals(lines, config.tariff)
-    exc = BillingException(sp.id, ExceptionKind.CONTRACT_END_SETTLEMENT,
-                           f"account {sp.account or '(none)'}, contract to {sp.active_to or (end - ONE_DAY).date()}:"
-                           f" the estimate at its end ({end.isoformat()}) is now read: water {water.settlement_m3:+}"
+    contract = (f"contract from {sp.active_from or end.date()}" if start
+                else f"contract to {sp.active_to or (end - ONE_DAY).date()}")
+    exc = BillingException(sp.id, ExceptionKind.CONTRACT_START_SETTLEMENT if start
+                           else ExceptionKind.CONTRACT_END_SETTLEMENT,
+                           f"account {sp.account or '(none)'}, {contract}: the estimate at its {edge}"
+                           f" ({end.isoformat()}) is now read: water {water.settlement_m3:+}"
                            f" m3, sewage {sewage.settlement_m3:+} m3, {gross:+} zł gross to settle with this customer",
                            None, end)
     return Bill(sp.id, sp.account, period.start, period.end, sp.connection, water, sewage, lines,

@@ -185,6 +185,7 @@ class ExceptionKind(enum.StrEnum):
     PARTIAL_SEWAGE_METER = "partial_sewage_meter"
     OUTSIDE_CONTRACT = "consumption_outside_contract"   # metered in the period but before/after the contract
     CONTRACT_END_SETTLEMENT = "contract_end_settlement"   # a departed customer's end estimate, now read
+    CONTRACT_START_SETTLEMENT = "contract_start_settlement"   # an arriving customer's start estimate, now read
     BILLING_ERROR = "billing_error"          # the service point could not be billed at all (data error)
 
 
@@ -234,3 +235,7 @@ class Bill:
     # where a contract ending in this period (active_to inside it) left each meter: the position the leaving
     # customer was billed up to; one valued by an estimate is settled by a later run (engine.settle_contract_end)
     final: list[Position] = field(default_factory=list)
+    # where a contract starting in this period (active_from inside it, its first day included) started each meter:
+    # the position its customer is billed from; one valued by an estimate is settled by a later run
+    # (engine.settle_contract_start), since it is also where the previous customer's contract ended
+    initial: list[Position] = field(default_factory=list)

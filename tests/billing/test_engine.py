@@ -7,7 +7,12 @@ from decimal import Decimal as D
 
 import pytest
 
-from server.billing.engine import BillingConfig, bill_service_point, settle_contract_end
+from server.billing.engine import (
+    BillingConfig,
+    bill_service_point,
+    settle_contract_end,
+    settle_contract_start,
+)
 from server.billing.model import (
     AlarmEvent,
     Connection,
@@ -689,6 +694,56 @@ def test_the_next_customer_does_not_pay_the_settlement_of_the_previous_ones_esti
     dec = settle_contract_end(leaving, NOV, {p.meter_id: p for p in oct_bill.final})
     assert (dec.account, dec.water.settlement_m3) == ("A24", D("5.623"))   # 205.754 - 200.131 to A24
     assert oct_bill.water.total + dec.water.total + nov.water.total == D(31)
+
+
+def test_an_estimate_at_a_change_of_customer_is_settled_to_both_customers_once():
+    # A23 leaves on 10 Nov (last day), B23 arrives on 11 Nov; the meter was read 140 on 1 May and 200 on 1 Nov,
+    # nobody read it at the change: 11 Nov = 200 + 60/184 x 10 = 203.261 estimated, where A23's bill ends and
+    # B23's starts (B23 has no reading of their own yet: 0 m3/day, 1 Dec stays at 203.261)
+    m = main([rr(t(2026, 5, 1), 140, due=True), rr(t(2026, 11, 1), 200, due=True)])
+    leaving = ServicePoint("SP26", "A23", active_to=date(2026, 11, 10), installations=[m])
+    arriving = ServicePoint("SP26", "B23", active_from=date(2026, 11, 11), installations=[m])
+    nov_a, nov_b = bill_service_point(leaving, NOV), bill_service_point(arriving, NOV)
+    assert [(p.at, p.value, p.source) for p in nov_a.final] == [(t(2026, 11, 11), D("203.261"), Source.ESTIMATE)]
+    assert [(p.at, p.value, p.source) for p in nov_b.initial] == [(t(2026, 11, 11), D("203.261"), Source.ESTIMATE)]
+    assert (nov_b.water.m3, nov_a.initial, nov_b.final) == (0, [], [])
+    # December: read 215 on 1 Dec and 230 on 1 Jan; 11 Nov = 200 + 15 x 10/30 = 205.000
+    m.readings += [rr(t(2026, 12, 1), 215, due=True), rr(t(2027, 1, 1), 230, due=True)]
+    DEC = Period.parse("2026-12")
+    dec_b = bill_service_point(arriving, DEC, opening={p.meter_id: p for p in nov_b.closing})
+    # B23's December settles their own November estimate (215 - 203.261 = 11.739) and bills 15: from 203.261
+    assert (dec_b.water.m3, dec_b.water.settlement_m3) == (D(15), D("11.739"))
+    end = settle_contract_end(leaving, DEC, {p.meter_id: p for p in nov_a.final})
+    assert (end.account, end.water.settlement_m3) == ("A23", D("1.739"))   # 205 - 203.261 to A23
+    # the bug: B23 was billed 0 + 11.739 + 15 = 26.739 m3 from 203.261, but from 205 to 230 is 25: the 1.739
+    # charged to A23 was charged to B23 too. Their start is settled the other way: -1.739 to B23; water
+    # -1.739 x 3.83 = -6.660 -> -6.66, sewage -1.739 x 7.25 = -12.607 -> -12.61, net -19.27, VAT -1.54,
+    # gross -20.81
+    billed = {p.meter_id: p for p in nov_b.initial}
+    start = settle_contract_start(arriving, DEC, billed)
+    assert (start.account, start.period_start, start.water.m3) == ("B23", date(2026, 12, 1), 0)
+    assert (start.water.settlement_m3, start.sewage.settlement_m3) == (D("-1.739"), D("-1.739"))
+    assert (start.net, start.vat, start.gross) == (D("-19.27"), D("-1.54"), D("-20.81"))
+    assert not any(ln.net for ln in start.lines if ln.kind == "subscription")
+    [exc] = start.exceptions
+    assert (exc.kind, exc.at) == (ExceptionKind.CONTRACT_START_SETTLEMENT, t(2026, 11, 11))
+    assert "account B23" in exc.detail and "contract from 2026-11-11" in exc.detail and "-20.81 zł" in exc.detail
+    # each customer pays exactly the register's advance inside their contract, together the whole 200 -> 230
+    a_total = nov_a.water.total + end.water.total
+    b_total = nov_b.water.total + dec_b.water.total + start.water.total
+    assert (a_total, b_total, a_total + b_total) == (D(5), D(25), D(30))
+    # settled once: a real position is final; what other periods settled is not settled again; a rerun of
+    # November billing 11 Nov for real (205) already bills B23 from there, so what was settled goes back
+    assert [(p.value, p.source, p.method) for p in start.final] == [(D(205), Source.RADIO, "interpolated")]
+    assert settle_contract_start(arriving, Period.parse("2027-01"), {p.meter_id: p for p in start.final}) is None
+    again = settle_contract_start(arriving, Period.parse("2027-01"), billed, settled={"M1": D("-1.739")})
+    assert (again.water.settlement_m3, again.gross) == (0, 0)
+    rerun = bill_service_point(arriving, NOV)
+    assert [(p.value, p.source) for p in rerun.initial] == [(D(205), Source.RADIO)]
+    real = {p.meter_id: p for p in rerun.initial}
+    back = settle_contract_start(arriving, Period.parse("2027-01"), real, settled={"M1": D("-1.739")})
+    assert (back.water.settlement_m3, back.gross) == (D("1.739"), D("20.81"))
+    assert settle_contract_start(arriving, Period.parse("2027-01"), real) is None
 
 
 def test_submeter_above_main_is_an_exception_not_a_negative_bill():

@@ -8,7 +8,7 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.billing.engine import bill_service_point, settle_contract_end
+from server.billing.engine import bill_service_point, settle_contract_end, settle_contract_start
 from server.billing.model import (
     Connection,
     ExceptionKind,
@@ -330,3 +330,53 @@ def test_an_estimate_uses_only_this_customers_consumption(increments, unread, ch
         assert ours.water.m3 == 0 and any(e.kind == ExceptionKind.NO_HISTORY for e in ours.exceptions)
     early, undated = bill(date(2024, 1, 1), D(1)), bill(None, D(1))
     assert (early.water, early.sewage, early.exceptions) == (undated.water, undated.sewage, undated.exceptions)
+
+
+@settings(max_examples=150, deadline=None)
+@given(readings=history(), lag_days=st.integers(0, 10), last_month=st.integers(1, 5), last_day=st.integers(1, 28))
+def test_a_change_of_customer_bills_both_exactly_the_register_once_the_change_is_valued(readings, lag_days,
+                                                                                         last_month, last_day):
+    """The service point changes customer at midnight after `last_day` of month `last_month`, when nobody read the
+    meter. Both customers are billed month by month as the readings arrive (each run `lag_days` after its month,
+    seeing only what was read by then), and each later run settles the leaving customer's end and the arriving
+    one's start. Once a reading after the change arrives (1 Aug at the latest, seen by July's run) the leaving
+    customer has been billed exactly the register's advance from 1 Jan to the change, the arriving one from the
+    change to 1 Aug, both valued with all readings: together the whole advance, nothing twice."""
+    change = at_midnight(date(2026, last_month, last_day) + timedelta(days=1))
+    final = Period.month(2026, 8).start_at
+    readings = [RegisterReading(START, D(0), due_date=True), *(r for r in readings if r.at != change),
+                RegisterReading(final, (readings[-1].value if readings else D(0)) + D(1), due_date=True)]
+    inst = Installation("M", Role.MAIN, datetime(2025, 1, 1, tzinfo=UTC), readings=[])
+    leaving = ServicePoint("SP", "A", installations=[inst], active_to=date(2026, last_month, last_day))
+    arriving = ServicePoint("SP", "B", installations=[inst], active_from=change.date())
+    opening: dict = {}
+    end: dict = {}
+    start: dict = {}
+    billed = {"A": D(0), "B": D(0)}
+    period = Period.month(2026, 1)
+    while period.start < date(2026, 8, 1):
+        inst.readings = [r for r in readings if r.at <= period.end_at + timedelta(days=lag_days)]
+        bills = []
+        if period.start <= leaving.active_to:
+            bills.append(a := bill_service_point(leaving, period, opening=opening))
+            end = {p.meter_id: p for p in a.final} or end
+        elif (a := settle_contract_end(leaving, period, end)) is not None:
+            bills.append(a)
+            end = {p.meter_id: p for p in a.final}
+        if start and (b := settle_contract_start(arriving, period, start)) is not None:
+            assert b.water.m3 == 0 and not any(ln.net for ln in b.lines if ln.kind == "subscription")
+            bills.append(b)
+            start = {p.meter_id: p for p in b.final}
+        if arriving.active_from < period.end:
+            bills.append(b := bill_service_point(arriving, period, opening=opening))
+            start = {p.meter_id: p for p in b.initial} or start
+        for bill in bills:
+            billed[bill.account] += bill.water.total
+        opening = {p.meter_id: p for bill in bills for p in bill.closing}
+        period = period.next()
+    assert end["M"].source != Source.ESTIMATE and start["M"].source != Source.ESTIMATE
+    inst.readings = readings
+    at_change, _ = Register(inst).value_at(change)
+    assert at_change.source != Source.ESTIMATE
+    assert billed == {"A": at_change.value, "B": readings[-1].value - at_change.value}
+    assert billed["A"] + billed["B"] == readings[-1].value   # the register's advance from 0 on 1 Jan
