@@ -52,7 +52,7 @@ def bill(period_text: str, fmt: str, db_url: str | None, out_dir: Path, tariff_f
         except BillingRunError as e:
             raise click.ClickException(str(e)) from None
     click.echo(f"period {period.label}: {res.billed}/{res.service_points} service points billed, "
-               + (f"{res.settlements} contract-end settlements, " if res.settlements else "")
+               + (f"{res.settlements} contract-end/start settlements, " if res.settlements else "")
                + f"{res.exceptions} exceptions, net {res.net} zł, gross {res.gross} zł"
                + (f", run {res.run_id}" if res.run_id is not None else ""))
     for kind, path in res.files.items():

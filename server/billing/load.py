@@ -23,7 +23,7 @@ from sqlalchemy import select
 from server.billing import model as bm
 from server.billing.period import Period
 from server.billing.queries import billing_readings
-from server.billing.records import BillingRun, ClosingPosition, FinalPosition, records_engine
+from server.billing.records import BillingRun, ClosingPosition, FinalPosition, StartPosition, records_engine
 from server.store import MeterInfo, Store
 
 HISTORY = timedelta(days=400)     # a year of average plus the reading before it
@@ -42,6 +42,10 @@ class Inputs:
     # ServicePoint with today's readings, the billed positions and the m3 other periods settled, by meter label),
     # see engine.settle_contract_end and _contract_ends
     settlements: list[tuple[int, int | None, bm.ServicePoint, dict[str, bm.Position], dict[str, Decimal]]] = \
+        field(default_factory=list)
+    # started contracts whose start may still have something to settle, the same way (engine.settle_contract_start):
+    # the contract as a ServicePoint from its start (active_from), its first bill's positions there
+    start_settlements: list[tuple[int, int | None, bm.ServicePoint, dict[str, bm.Position], dict[str, Decimal]]] = \
         field(default_factory=list)
 
 
@@ -64,10 +68,12 @@ def load_inputs(store: Store, period: Period, *, as_of: datetime | None = None,
            and (wanted is None or sp.code in wanted)]
     by_id = {sp.id: sp for sp in every if wanted is None or sp.code in wanted}
     ends = {k: v for k, v in _contract_ends(store, period, history_start).items() if k[0] in by_id}
-    if not sps and not ends:
+    starts = {k: v for k, v in _contract_ends(store, period, history_start, StartPosition).items()
+              if k[0] in by_id}
+    if not sps and not ends and not starts:
         return out
     accounts = {acc.id: acc.number for acc in store.accounts()}
-    sp_ids = {sp.id for sp in sps} | {k[0] for k in ends}
+    sp_ids = {sp.id for sp in sps} | {k[0] for k in ends} | {k[0] for k in starts}
     insts = [i for i in store.installations(since=history_start, until=b) if i.service_point_id in sp_ids]
     meters = {m.id: m for m in store.meters(ids=sorted({i.meter_id for i in insts}))}
 
@@ -119,23 +125,26 @@ def load_inputs(store: Store, period: Period, *, as_of: datetime | None = None,
             alarms=sp_alarms, address=sp.address, active_from=sp.active_from, active_to=sp.active_to)))
 
     labels = {v: k for k, v in out.meter_ids.items()}
-    for (sp_id, account_id, at), rows in sorted(ends.items(), key=lambda kv: (by_id[kv[0][0]].code, kv[0][2])):
-        sp = by_id[sp_id]
-        billed = {labels[mid]: bm.Position(labels[mid], at, value, bm.Source(source), method)
-                  for mid, value, source, method, _ in rows if mid in labels}
-        done = {labels[mid]: settled for mid, _, _, _, settled in rows if mid in labels}
-        out.settlements.append((sp_id, account_id, bm.ServicePoint(
-            id=sp.code, account=accounts.get(account_id) if account_id else None,
-            connection=bm.Connection(sp.connection), installations=installations(sp_id), sewered=sp.sewered,
-            address=sp.address, active_to=(at - timedelta(days=1)).date()), billed, done))
+    for found, into, start in ((ends, out.settlements, False), (starts, out.start_settlements, True)):
+        for (sp_id, account_id, at), rows in sorted(found.items(), key=lambda kv: (by_id[kv[0][0]].code, kv[0][2])):
+            sp = by_id[sp_id]
+            billed = {labels[mid]: bm.Position(labels[mid], at, value, bm.Source(source), method)
+                      for mid, value, source, method, _ in rows if mid in labels}
+            done = {labels[mid]: settled for mid, _, _, _, settled in rows if mid in labels}
+            into.append((sp_id, account_id, bm.ServicePoint(
+                id=sp.code, account=accounts.get(account_id) if account_id else None,
+                connection=bm.Connection(sp.connection), installations=installations(sp_id), sewered=sp.sewered,
+                address=sp.address, active_from=at.date() if start else None,
+                active_to=None if start else (at - timedelta(days=1)).date()), billed, done))
     out.previous_run, out.opening = _opening(store, period, labels)
     return out
 
 
-def _contract_ends(store: Store, period: Period, since: datetime,
+def _contract_ends(store: Store, period: Period, since: datetime, table: type = FinalPosition,
                    ) -> dict[tuple[int, int | None, datetime], list[tuple[int, Decimal, str, str, Decimal]]]:
     """Contract ends recorded by finished runs that this run must look at, by (service point, account billed,
-    end): (meter, value, source, method, m3 already settled by other periods) for each meter.
+    end): (meter, value, source, method, m3 already settled by other periods) for each meter. With `table`
+    StartPosition: contract starts, by the same rules (engine.settle_contract_start).
 
     For one (service point, meter, end): the position billed is the bill row (settled_m3 NULL) of the latest
     earlier period's run (then the latest run); what is settled already is the sum, over the periods other
@@ -146,11 +155,11 @@ def _contract_ends(store: Store, period: Period, since: datetime,
     see engine.settle_contract_end. Ends before `since` are left: the readings around them are not loaded."""
     with records_engine(store).connect() as conn:
         rows = conn.execute(
-            select(FinalPosition.service_point_id, FinalPosition.account_id, FinalPosition.meter_id,
-                   FinalPosition.at, FinalPosition.value, FinalPosition.source, FinalPosition.method,
-                   FinalPosition.settled_m3, BillingRun.period_start, BillingRun.period_end)
-            .join(BillingRun, BillingRun.id == FinalPosition.run_id)
-            .where(BillingRun.status == "done", FinalPosition.at >= since)
+            select(table.service_point_id, table.account_id, table.meter_id,
+                   table.at, table.value, table.source, table.method,
+                   table.settled_m3, BillingRun.period_start, BillingRun.period_end)
+            .join(BillingRun, BillingRun.id == table.run_id)
+            .where(BillingRun.status == "done", table.at >= since)
             .order_by(BillingRun.period_end, BillingRun.id)).all()
     this = (period.start, period.end)
     billed: dict[tuple[int, int, datetime], tuple[int | None, Decimal, str, str]] = {}

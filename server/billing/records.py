@@ -8,7 +8,9 @@ autogenerate) never sees them — and never proposes to drop them. `records_engi
 - in-memory SQLite (tests only): the store's own engine.
 The closing positions are what makes estimates settle exactly: the next run opens each meter where this run
 closed it. The final positions do the same for a contract that ended: where its last bill left each meter, and
-where a later run settled an estimate there (see engine.settle_contract_end).
+where a later run settled an estimate there (see engine.settle_contract_end); the start positions, for a contract
+that started, where its first bill started each meter and what later runs settled there
+(engine.settle_contract_start).
 """
 
 from __future__ import annotations
@@ -161,6 +163,29 @@ class FinalPosition(BillingBase):
     account_id: Mapped[int | None] = mapped_column(Integer)  # the customer billed: the store may reassign the point
     meter_id: Mapped[int] = mapped_column(Integer)           # meters.id of the store
     at: Mapped[dt.datetime] = mapped_column()                # the contract's end (active_to + 1 day, 00:00)
+    value: Mapped[Decimal] = mapped_column()
+    source: Mapped[str] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(20))
+    settled_m3: Mapped[Decimal | None] = mapped_column(nullable=True)   # NULL: a bill's own position
+
+
+class StartPosition(BillingBase):
+    """Where a contract that started in a run's period started a meter (`Bill.initial`: the position its customer
+    was billed from; `settled_m3` NULL), or what a later run settled there: the same rows and rules as
+    `FinalPosition`, for the other side of a change of customer (see engine.settle_contract_start). A table of its
+    own, since the leaving customer's end and the arriving one's start are the same (service point, meter,
+    instant) in the same run."""
+
+    __tablename__ = "billing_start_positions"
+    __table_args__ = (UniqueConstraint("run_id", "service_point_id", "meter_id", "at"),
+                      Index(None, "service_point_id"))
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("billing_runs.id", ondelete="CASCADE"))
+    service_point_id: Mapped[int] = mapped_column(Integer)   # service_points.id of the store
+    account_id: Mapped[int | None] = mapped_column(Integer)  # the customer billed: the store may reassign the point
+    meter_id: Mapped[int] = mapped_column(Integer)           # meters.id of the store
+    at: Mapped[dt.datetime] = mapped_column()                # the contract's start (active_from, 00:00)
     value: Mapped[Decimal] = mapped_column()
     source: Mapped[str] = mapped_column(String(20))
     method: Mapped[str] = mapped_column(String(20))

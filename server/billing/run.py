@@ -11,7 +11,10 @@ amounts count in the run's totals; what the run settled at each end it looked at
 a rerun of any period settles only what is still owed (see load._contract_ends), and a run with nothing owed
 writes no settlement bill. It is not a
 row of billing_bills, which holds one bill per service point and run: the same service point may already be
-billed there to the next customer.
+billed there to the next customer. Contracts that started at an estimate are settled the same way, the other
+way round (engine.settle_contract_start: the arriving customer was billed from the estimate the leaving one is
+settled against), with their own records (billing_start_positions): the same run settles both sides of a change
+of customer, so the two are billed exactly the register's advance.
 """
 
 from __future__ import annotations
@@ -26,12 +29,25 @@ from pathlib import Path
 
 from sqlalchemy import insert, update
 
-from server.billing.engine import ZERO, BillingConfig, bill_service_point, settle_contract_end
+from server.billing.engine import (
+    ZERO,
+    BillingConfig,
+    bill_service_point,
+    settle_contract_end,
+    settle_contract_start,
+)
 from server.billing.export import decimal_default, write_bills, write_exceptions
 from server.billing.load import load_inputs
 from server.billing.model import Bill, BillingException, ExceptionKind, Position
 from server.billing.period import Period
-from server.billing.records import BillingRun, BillRecord, ClosingPosition, FinalPosition, records_engine
+from server.billing.records import (
+    BillingRun,
+    BillRecord,
+    ClosingPosition,
+    FinalPosition,
+    StartPosition,
+    records_engine,
+)
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -54,7 +70,7 @@ class RunResult:
     files: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     bills: list[Bill] = field(default_factory=list)
-    settlements: int = 0                                        # contract-end settlement bills (see above)
+    settlements: int = 0                                        # contract-end and -start settlement bills
     settlement_bills: list[Bill] = field(default_factory=list)  # kept like `bills`
 
 
@@ -102,19 +118,24 @@ def _run(store: Store, period: Period, config: BillingConfig, out: Path, fmt: st
             errors.append(BillingException(sp.id, ExceptionKind.BILLING_ERROR, repr(e)))
     settled: list[tuple[int, int | None, Bill]] = []
     outcomes: list[tuple[int, int | None, Position, Decimal]] = []   # every end looked at: this period's settlement
-    for sp_id, account_id, sp, billed, done in inputs.settlements:
-        try:
-            extra = settle_contract_end(sp, period, billed, config, done)
-        except (ValueError, ArithmeticError, KeyError) as e:
-            log.warning("contract end of service point %s not settled: %r", sp.id, e)
-            errors.append(BillingException(sp.id, ExceptionKind.BILLING_ERROR, f"contract-end settlement: {e!r}"))
-            continue
-        valued = {p.meter_id: p for p in extra.final} if extra is not None else {}
-        owed = {x.meter_id: x.settlement for x in extra.water.parts + extra.sewage.parts} if extra else {}
-        # a meter still unread, or nothing owed, is recorded as 0 settled by this period (replacing its earlier run)
-        outcomes += [(sp_id, account_id, valued.get(m, p), owed.get(m, ZERO)) for m, p in billed.items()]
-        if extra is not None and any(owed.values()):
-            settled.append((sp_id, account_id, extra))
+    start_outcomes: list[tuple[int, int | None, Position, Decimal]] = []   # every start looked at, the same
+    for found, settle, into, edge in ((inputs.settlements, settle_contract_end, outcomes, "end"),
+                                      (inputs.start_settlements, settle_contract_start, start_outcomes, "start")):
+        for sp_id, account_id, sp, billed, done in found:
+            try:
+                extra = settle(sp, period, billed, config, done)
+            except (ValueError, ArithmeticError, KeyError) as e:
+                log.warning("contract %s of service point %s not settled: %r", edge, sp.id, e)
+                errors.append(BillingException(sp.id, ExceptionKind.BILLING_ERROR,
+                                               f"contract-{edge} settlement: {e!r}"))
+                continue
+            valued = {p.meter_id: p for p in extra.final} if extra is not None else {}
+            owed = {x.meter_id: x.settlement for x in extra.water.parts + extra.sewage.parts} if extra else {}
+            # a meter still unread, or nothing owed, is recorded as 0 settled by this period (replacing its earlier
+            # run)
+            into += [(sp_id, account_id, valued.get(m, p), owed.get(m, ZERO)) for m, p in billed.items()]
+            if extra is not None and any(owed.values()):
+                settled.append((sp_id, account_id, extra))
     t2 = time.perf_counter()
 
     stem = f"{period.label}" + (f"-run{run_id}" if run_id is not None else "")
@@ -141,7 +162,8 @@ def _run(store: Store, period: Period, config: BillingConfig, out: Path, fmt: st
     t3 = time.perf_counter()
 
     if run_id is not None:
-        _record(store, run_id, inputs.meter_ids, bills, outcomes, len(all_exceptions), net, gross, files)
+        _record(store, run_id, inputs.meter_ids, bills, outcomes, start_outcomes, len(all_exceptions), net, gross,
+                files)
     t4 = time.perf_counter()
     return RunResult(run_id, period, len(inputs.points), len(bills), len(all_exceptions), net, gross, files,
                      {"load": t1 - t0, "bill": t2 - t1, "write": t3 - t2, "record": t4 - t3},
@@ -154,17 +176,22 @@ def _safe_name(code: str) -> str:
 
 
 def _record(store: Store, run_id: int, meter_ids: dict[str, int], bills: list[tuple[int, int | None, Bill]],
-            outcomes: list[tuple[int, int | None, Position, Decimal]], n_exceptions: int, net: Decimal, gross: Decimal,
-            files: dict[str, str]) -> None:
+            outcomes: list[tuple[int, int | None, Position, Decimal]],
+            start_outcomes: list[tuple[int, int | None, Position, Decimal]], n_exceptions: int, net: Decimal,
+            gross: Decimal, files: dict[str, str]) -> None:
     bill_rows, pos_rows = [], []
-    final_rows = [{"run_id": run_id, "service_point_id": sp_id, "account_id": account_id,
-                   "meter_id": meter_ids[p.meter_id], "at": p.at, "value": p.value, "source": str(p.source),
-                   "method": p.method, "settled_m3": None}
-                  for sp_id, account_id, b in bills for p in b.final if p.meter_id in meter_ids]
-    final_rows += [{"run_id": run_id, "service_point_id": sp_id, "account_id": account_id,
-                    "meter_id": meter_ids[p.meter_id], "at": p.at, "value": p.value, "source": str(p.source),
-                    "method": p.method, "settled_m3": owed}
-                   for sp_id, account_id, p, owed in outcomes if p.meter_id in meter_ids]
+
+    def boundary_rows(own: list[tuple[int, int | None, Position]],
+                      looked_at: list[tuple[int, int | None, Position, Decimal]]) -> list[dict]:
+        # a bill's own positions (settled_m3 NULL), then what this run settled at each boundary it looked at
+        return [{"run_id": run_id, "service_point_id": sp_id, "account_id": account_id,
+                 "meter_id": meter_ids[p.meter_id], "at": p.at, "value": p.value, "source": str(p.source),
+                 "method": p.method, "settled_m3": owed}
+                for sp_id, account_id, p, owed in [(s, a, p, None) for s, a, p in own] + looked_at
+                if p.meter_id in meter_ids]
+
+    final_rows = boundary_rows([(s, a, p) for s, a, b in bills for p in b.final], outcomes)
+    start_rows = boundary_rows([(s, a, p) for s, a, b in bills for p in b.initial], start_outcomes)
     for sp_id, account_id, b in bills:
         bill_rows.append({
             "run_id": run_id, "service_point_id": sp_id, "service_point": b.service_point,
@@ -183,6 +210,8 @@ def _record(store: Store, run_id: int, meter_ids: dict[str, int], bills: list[tu
             conn.execute(insert(ClosingPosition), pos_rows)
         if final_rows:
             conn.execute(insert(FinalPosition), final_rows)
+        if start_rows:
+            conn.execute(insert(StartPosition), start_rows)
         conn.execute(update(BillingRun).where(BillingRun.id == run_id).values(
             status="done", finished_at=datetime.now(UTC), service_points=len(bills), exceptions=n_exceptions,
             net=net, gross=gross, files=files))

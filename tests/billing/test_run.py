@@ -311,6 +311,86 @@ def test_a_contract_end_is_settled_once_on_postgres(pg_url, tmp_path):
         admin.dispose()
 
 
+def check_change_of_customer(store, tmp_path):
+    """SP-003 changes customer on 1 Nov, when nobody read its meter (last read 80 on 20 Sep): A-002's contract
+    ends on 31 Oct and B-001's starts on 1 Nov. October bills A-002 up to 1 Nov estimated, 80 + 42 x 30/203 =
+    86.207; November bills B-001 from there (no reading of their own yet: 0 m3 and no_history). The meter is then
+    read 95 on 20 Nov and 110 on 1 Jan: 1 Nov = 80 + 15 x 42/61 = 90.328, so A-002 owes 4.121 m3, and B-001,
+    billed from 86.207, must get the same 4.121 m3 back, or they pay it too. Returns the runs' settlement bills."""
+    seed_sample(store)
+    store.upsert_service_point("SP-003", active_to=date(2026, 10, 31))
+    n = iter(range(100))
+
+    def run(period, **kw):
+        res = run_billing(store, Period.parse(period), out_dir=tmp_path / f"c{next(n)}", keep_bills=True, **kw)
+        [sp3] = [b for b in res.bills if b.service_point == "SP-003"] or [None]
+        return sp3, [(b.account, b.water.settlement_m3, b.sewage.settlement_m3, b.gross, b.exceptions[0].kind)
+                     for b in res.settlement_bills]
+
+    oct_, _ = run("2026-10")
+    assert (oct_.account, oct_.water.m3, [p.value for p in oct_.final]) == ("A-002", D("4.581"), [D("86.207")])
+    b001 = store.upsert_account("B-001", "Anna Nowak")
+    store.upsert_service_point("SP-003", account_id=b001, active_from=date(2026, 11, 1), active_to=None)
+    nov, settled = run("2026-11")
+    assert (nov.account, nov.water.m3, settled) == ("B-001", 0, [])
+    assert [(p.at, p.value, p.source) for p in nov.initial] == [(t(2026, 11, 1), D("86.207"), "estimate")]
+    m3 = store.meter(identity=("KAM", "30000003", 0x1B, 0x16)).id
+    store.add_readings([NewReading(m3, D(95), t(2026, 11, 20), "radio"), NewReading(m3, D(110), t(2027, 1, 1), "radio")])
+    dec, settled = run("2026-12")
+    # B-001's December settles their own November estimate at 1 Dec (95 + 15 x 11/42 = 98.929 - 86.207 = 12.722)
+    # and bills 110 - 98.929 = 11.071; both sides of 1 Nov are settled: water 4.121 x 3.83 = 15.783 -> 15.78,
+    # sewage 4.121 x 7.25 = 29.877 -> 29.88, net 45.66, VAT 3.6528 -> 3.65, gross 49.31 (to A-002, from B-001)
+    assert (dec.water.m3, dec.water.settlement_m3) == (D("11.071"), D("12.722"))
+    assert settled == [("A-002", D("4.121"), D("4.121"), D("49.31"), "contract_end_settlement"),
+                       ("B-001", D("-4.121"), D("-4.121"), D("-49.31"), "contract_start_settlement")]
+    # together the register's advance from 1 Oct (81.626) to 1 Jan (110), each over their own contract
+    a_total = oct_.water.total + D("4.121")
+    b_total = nov.water.total + dec.water.total - D("4.121")
+    assert (a_total, b_total) == (D("90.328") - D("81.626"), D(110) - D("90.328"))
+    # settled once: a rerun of December replaces its settlements, January settles nothing again
+    assert run("2026-12")[1] == settled and run("2027-01")[1] == []
+    # November rerun with the readings: B-001's bill now starts from 90.328 (8.601 m3 to 98.929); the December
+    # rerun opens from there, settles nothing of 1 Nov to B-001 (its earlier credit is replaced by 0) and A-002's
+    # end stays settled (its December settlement is the same)
+    nov2, settled = run("2026-11")
+    assert (nov2.water.m3, [p.value for p in nov2.initial], settled) == (D("8.601"), [D("90.328")], [])
+    dec2, settled = run("2026-12")
+    assert (dec2.water.m3, dec2.water.settlement_m3) == (D("11.071"), 0)
+    assert settled == [("A-002", D("4.121"), D("4.121"), D("49.31"), "contract_end_settlement")]
+    assert nov2.water.total + dec2.water.total == D(110) - D("90.328")
+    assert run("2027-01")[1] == [] and run("2026-11")[1] == [] and run("2027-01")[1] == []
+
+
+def test_an_estimate_at_a_change_of_customer_is_settled_to_both_customers(store, tmp_path):
+    check_change_of_customer(store, tmp_path)
+
+
+@pytest.mark.postgres
+def test_a_change_of_customer_is_settled_to_both_on_postgres(pg_url, tmp_path):
+    schema = f"bill_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_url)
+    with admin.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        engine = create_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
+        s = Store(engine=engine)
+        s.upgrade()
+        check_change_of_customer(s, tmp_path)
+        with engine.connect() as c:   # B-001's start in billing's schema (micro-m3): November's bill row, what
+            # each run looking at it settled (December, its rerun, January: 0), the November rerun's real bill row,
+            # the December rerun's 0, the last November rerun's bill row (January no longer looks: nothing owed)
+            rows = c.execute(text(f"SELECT value, settled_m3 FROM {schema}_billing.billing_start_positions "
+                                  "ORDER BY id"))
+            assert [tuple(r) for r in rows] == [(86207000, None), (90328000, -4121000), (90328000, -4121000),
+                                                (90328000, 0), (90328000, None), (90328000, 0), (90328000, None)]
+        s.close()
+    finally:
+        with admin.begin() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            c.execute(text(f"DROP SCHEMA IF EXISTS {schema}_billing CASCADE"))
+        admin.dispose()
+
+
 def test_a_final_positions_table_from_before_settled_m3_gets_the_column(tmp_path):
     """billing_final_positions first shipped without settled_m3; a billing file created then is upgraded on use
     (its rows are bills' own positions: NULL)."""
