@@ -351,18 +351,19 @@ class RouteProgress:
 
 
 @dataclass(frozen=True, slots=True)
-class DeadLetterInfo:
+class _DeadLetterHead:
+    """What every view of a dead letter has (built from rows by field name: `_from_row`)."""
+
     id: int
     reason: str
     detail: str
     van_code: str | None
     topic: str | None
     received_at: dt.datetime
-    payload: bytes
-    resolved_at: dt.datetime | None = None
-    resolution: str | None = None       # stored | duplicate (see server/deadletters.py); None while open
-    last_replay_at: dt.datetime | None = None
-    last_replay: str | None = None      # what the latest replay found, also for a row still open
+    resolved_at: dt.datetime | None
+    resolution: str | None              # stored | duplicate | repaired (server/deadletters.py); None while open
+    last_replay_at: dt.datetime | None
+    last_replay: str | None             # what the latest replay found, also for a row still open
 
     @property
     def open(self) -> bool:
@@ -370,24 +371,15 @@ class DeadLetterInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class DeadLetterSummary:
+class DeadLetterInfo(_DeadLetterHead):
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterSummary(_DeadLetterHead):
     """A dead letter without its payload (listing): `size` is the payload's length in bytes."""
 
-    id: int
-    reason: str
-    detail: str
-    van_code: str | None
-    topic: str | None
-    received_at: dt.datetime
     size: int
-    resolved_at: dt.datetime | None
-    resolution: str | None
-    last_replay_at: dt.datetime | None
-    last_replay: str | None
-
-    @property
-    def open(self) -> bool:
-        return self.resolved_at is None
 
 
 def decoder_version() -> str:
