@@ -19,6 +19,15 @@ from sync.outbox import Outbox
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def dump_dom(url, profile_dir):
+    """The page as headless Chromium leaves it after 5 s of virtual time (its scripts have run)."""
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile_dir}",
+         "--virtual-time-budget=5000", "--dump-dom", url],
+        capture_output=True, text=True, timeout=90).stdout
+
+
 @pytest.fixture(scope="module")
 def crew(tmp_path_factory):
     d = tmp_path_factory.mktemp("web")
@@ -70,11 +79,7 @@ def test_hostport():
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
 def test_page_renders_counts_in_headless_chromium(crew, tmp_path):
     srv, p, ob = crew
-    dom = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}",
-         "--virtual-time-budget=5000", "--dump-dom", srv.url],
-        capture_output=True, text=True, timeout=90).stdout
+    dom = dump_dom(srv.url, tmp_path)
     assert 'data-loaded="1"' in dom, dom[:500]
 
     def shown(elem_id):
@@ -106,11 +111,7 @@ def test_long_route_shows_missing_meters_first(tmp_path):
     p.stop()
     srv = CrewServer(CrewState(p.route, pipeline_stats=p.stats), "127.0.0.1", 0).start()
     try:
-        dom = subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}",
-             "--virtual-time-budget=5000", "--dump-dom", srv.url],
-            capture_output=True, text=True, timeout=90).stdout
+        dom = dump_dom(srv.url, tmp_path)
     finally:
         srv.stop()
     statuses = [s for _, s in re.findall(r'data-meter="(\d+)" data-status="(\w+)"', dom)]
@@ -146,11 +147,7 @@ def test_page_shows_what_the_server_said_about_the_vans_data(tmp_path):
     srv = CrewServer(CrewState(RouteProgress(), outbox=ob), "127.0.0.1", 0).start()
 
     def problem_text():
-        dom = subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}",
-             "--virtual-time-budget=5000", "--dump-dom", srv.url],
-            capture_output=True, text=True, timeout=90).stdout
+        dom = dump_dom(srv.url, tmp_path)
         assert 'data-loaded="1"' in dom, dom[:500]
         return re.search(r'id="sync-problem"[^>]*>([^<]*)<', dom).group(1)
 
