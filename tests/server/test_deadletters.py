@@ -22,26 +22,15 @@ from server.importer import Importer, Incoming, Outcome, StoreSink
 from server.models import DeadLetter, IngestBatch, RawTelegram, Reading
 from server.store import Store
 from sync import messages as m
+from tests.telegrams import water_telegram
 
 T0 = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.UTC)
 VAN = "van01"
 TOPIC = m.batch_topic(VAN)
 
 
-def _bcd(n: int, nbytes: int) -> bytes:
-    digits = f"{n:0{nbytes * 2}d}"[-nbytes * 2:]
-    return bytes(int(digits[i:i + 2], 16) for i in range(len(digits) - 2, -1, -2))
-
-
-def water(meter: int, volume_l: int) -> bytes:
-    """An unencrypted OMS water meter (KAM, v0x1B, type 7): current and due-date volume, two readings."""
-    body = (bytes([0x44, 0x2D, 0x2C]) + _bcd(meter, 4) + bytes([0x1B, 0x07, 0x7A, meter & 0xFF, 0, 0, 0])
-            + b"\x0c\x13" + _bcd(volume_l, 4) + b"\x4c\x13" + _bcd(max(volume_l - 5000, 0), 4))
-    return bytes([len(body)]) + body
-
-
 def frames(n: int, start: int = 0) -> list[Frame]:
-    return [Frame(water(30_000_000 + k, 200_000 + 11 * k), T0 + dt.timedelta(seconds=k), "virtual:test", "T1")
+    return [Frame(water_telegram(30_000_000 + k, 200_000 + 11 * k, k), T0 + dt.timedelta(seconds=k), "virtual:test", "T1")
             for k in range(start, start + n)]
 
 

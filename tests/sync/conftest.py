@@ -20,6 +20,7 @@ from decoders.frame import Frame, Position
 from sync.localbroker import LocalBroker
 from sync.mqttconf import BrokerSettings
 from sync.outbox import Outbox, OutboxItem
+from tests.telegrams import water_telegram
 
 ROOT = Path(__file__).resolve().parents[2]
 VANS = ["van01", "van02", "van03"]
@@ -75,19 +76,6 @@ def store(pg_schema_url: str):
         s.add_van(v)
     yield s
     s.close()
-
-
-def _bcd(n: int, nbytes: int) -> bytes:
-    digits = f"{n:0{nbytes * 2}d}"[-nbytes * 2:]
-    return bytes(int(digits[i:i + 2], 16) for i in range(len(digits) - 2, -1, -2))
-
-
-def water_telegram(meter: int, volume_l: int, acc: int = 0) -> bytes:
-    """An unencrypted OMS water meter (KAM, version 0x1B, type 7) with current and due-date volume:
-    decodes to two readings. Distinct meter numbers give distinct telegrams and distinct readings."""
-    body = (bytes([0x44, 0x2D, 0x2C]) + _bcd(meter, 4) + bytes([0x1B, 0x07, 0x7A, acc & 0xFF, 0, 0, 0])
-            + b"\x0c\x13" + _bcd(volume_l, 4) + b"\x4c\x13" + _bcd(max(volume_l - 5000, 0), 4))
-    return bytes([len(body)]) + body
 
 
 def make_frames(n: int, *, start: int = 0) -> list[Frame]:
