@@ -34,7 +34,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from server import db
 from server.models import PK, Micro, UTCDateTime
@@ -145,7 +145,29 @@ def records_engine(store) -> Engine:
     return out
 
 
-class FinalPosition(BillingBase):
+class _BoundaryPosition:
+    """The columns, unique key and index billing_final_positions and billing_start_positions share (a mixin:
+    each table gets its own Column, constraint and index objects, so both tables' DDL is what it was when each
+    declared them itself). `at` is the contract's end (active_to + 1 day, 00:00) for a final position, its start
+    (active_from, 00:00) for a start position."""
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple:
+        return (UniqueConstraint("run_id", "service_point_id", "meter_id", "at"), Index(None, "service_point_id"))
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("billing_runs.id", ondelete="CASCADE"))
+    service_point_id: Mapped[int] = mapped_column(Integer)   # service_points.id of the store
+    account_id: Mapped[int | None] = mapped_column(Integer)  # the customer billed: the store may reassign the point
+    meter_id: Mapped[int] = mapped_column(Integer)           # meters.id of the store
+    at: Mapped[dt.datetime] = mapped_column()                # the contract's end / start, 00:00
+    value: Mapped[Decimal] = mapped_column()
+    source: Mapped[str] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(20))
+    settled_m3: Mapped[Decimal | None] = mapped_column(nullable=True)   # NULL: a bill's own position
+
+
+class FinalPosition(_BoundaryPosition, BillingBase):
     """Where a contract that ended in a run's period left a meter (`Bill.final`: the position its customer was
     billed up to at the contract's end; `settled_m3` NULL), or what a later run settled there (`settled_m3`: the
     signed m3 that run settled, 0 when nothing was owed or the meter is still unread; `value` the position
@@ -154,22 +176,9 @@ class FinalPosition(BillingBase):
     its period's run); see load._contract_ends for how a run settles only what is still owed."""
 
     __tablename__ = "billing_final_positions"
-    __table_args__ = (UniqueConstraint("run_id", "service_point_id", "meter_id", "at"),
-                      Index(None, "service_point_id"))
-
-    id: Mapped[int] = mapped_column(PK, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("billing_runs.id", ondelete="CASCADE"))
-    service_point_id: Mapped[int] = mapped_column(Integer)   # service_points.id of the store
-    account_id: Mapped[int | None] = mapped_column(Integer)  # the customer billed: the store may reassign the point
-    meter_id: Mapped[int] = mapped_column(Integer)           # meters.id of the store
-    at: Mapped[dt.datetime] = mapped_column()                # the contract's end (active_to + 1 day, 00:00)
-    value: Mapped[Decimal] = mapped_column()
-    source: Mapped[str] = mapped_column(String(20))
-    method: Mapped[str] = mapped_column(String(20))
-    settled_m3: Mapped[Decimal | None] = mapped_column(nullable=True)   # NULL: a bill's own position
 
 
-class StartPosition(BillingBase):
+class StartPosition(_BoundaryPosition, BillingBase):
     """Where a contract that started in a run's period started a meter (`Bill.initial`: the position its customer
     was billed from; `settled_m3` NULL), or what a later run settled there: the same rows and rules as
     `FinalPosition`, for the other side of a change of customer (see engine.settle_contract_start). A table of its
@@ -177,16 +186,3 @@ class StartPosition(BillingBase):
     instant) in the same run."""
 
     __tablename__ = "billing_start_positions"
-    __table_args__ = (UniqueConstraint("run_id", "service_point_id", "meter_id", "at"),
-                      Index(None, "service_point_id"))
-
-    id: Mapped[int] = mapped_column(PK, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("billing_runs.id", ondelete="CASCADE"))
-    service_point_id: Mapped[int] = mapped_column(Integer)   # service_points.id of the store
-    account_id: Mapped[int | None] = mapped_column(Integer)  # the customer billed: the store may reassign the point
-    meter_id: Mapped[int] = mapped_column(Integer)           # meters.id of the store
-    at: Mapped[dt.datetime] = mapped_column()                # the contract's start (active_from, 00:00)
-    value: Mapped[Decimal] = mapped_column()
-    source: Mapped[str] = mapped_column(String(20))
-    method: Mapped[str] = mapped_column(String(20))
-    settled_m3: Mapped[Decimal | None] = mapped_column(nullable=True)   # NULL: a bill's own position
