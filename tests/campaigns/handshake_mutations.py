@@ -425,6 +425,26 @@ BAD_VALUES = ["abc", "", "nan", "inf", "-inf", "1e400", "-1", "0", "1e12", "5G",
               "1.5", "0x10", "99999999999999999999", "12\x00", " 20 ", "auto", "1_000", "٣", "²"]
 
 
+def _open_and_drain(open_src: Any, info: dict[str, Any], seconds: float = 1.0) -> str:
+    """Open an rtl_tcp source and read it for `seconds`: the outcome of a trial (a typed error's text in
+    info["error"])."""
+    try:
+        src = open_src()
+    except SourceError as exc:
+        info["error"] = f"{type(exc).__name__}: {exc}"
+        return "typed"
+    try:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not src.exhausted:
+            src.recv(timeout=0.1)
+    except SourceError as exc:
+        info["error"] = f"{type(exc).__name__}: {exc}"
+        return "open, then typed"
+    finally:
+        src.close()
+    return "open, exhausted" if src.exhausted else "open"
+
+
 def tcp_header_trial(rnd: random.Random, n: int) -> tuple[str, dict[str, Any]]:
     from collector.sources.rtltcp import RtlTcpSource
 
@@ -433,21 +453,7 @@ def tcp_header_trial(rnd: random.Random, n: int) -> tuple[str, dict[str, Any]]:
     info: dict[str, Any] = {"op": op}
 
     def drive() -> str:
-        try:
-            src = RtlTcpSource("127.0.0.1", server.port, connect_timeout=0.3)
-        except SourceError as exc:
-            info["error"] = f"{type(exc).__name__}: {exc}"
-            return "typed"
-        try:
-            end = time.monotonic() + 1.0
-            while time.monotonic() < end and not src.exhausted:
-                src.recv(timeout=0.1)
-        except SourceError as exc:
-            info["error"] = f"{type(exc).__name__}: {exc}"
-            return "open, then typed"
-        finally:
-            src.close()
-        return "open, exhausted" if src.exhausted else "open"
+        return _open_and_drain(lambda: RtlTcpSource("127.0.0.1", server.port, connect_timeout=0.3), info)
 
     status, value = _run_with_deadline(drive, HARD_DEADLINE)
     if status == "hang":
@@ -606,22 +612,12 @@ def pyrtlsdr_trial(rnd: random.Random) -> tuple[str, dict[str, Any]]:
     info: dict[str, Any] = {"op": op, "phase": phase}
     box: dict[str, Any] = {}
 
+    def open_src() -> RtlTcpSource:
+        box["src"] = src = RtlTcpSource("127.0.0.1", server.port, protocol="pyrtlsdr")
+        return src
+
     def drive() -> str:
-        try:
-            box["src"] = src = RtlTcpSource("127.0.0.1", server.port, protocol="pyrtlsdr")
-        except SourceError as exc:
-            info["error"] = f"{type(exc).__name__}: {exc}"
-            return "typed"
-        try:
-            end = time.monotonic() + 1.0
-            while time.monotonic() < end and not src.exhausted:
-                src.recv(timeout=0.1)
-        except SourceError as exc:
-            info["error"] = f"{type(exc).__name__}: {exc}"
-            return "open, then typed"
-        finally:
-            src.close()
-        return "open, exhausted" if src.exhausted else "open"
+        return _open_and_drain(open_src, info)
 
     try:
         status, value = _run_with_deadline(drive, HARD_DEADLINE)
