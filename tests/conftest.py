@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import uuid
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,34 @@ def pg_url() -> str:
     if not _port_open("127.0.0.1", 5432) and not os.environ.get("CI"):
         pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
     return PG_URL
+
+
+@pytest.fixture
+def pg_store(pg_url, request):
+    """A reading store on the local PostgreSQL in a schema of its own (`<area>_<8 hex>`: bill_..., api_...),
+    upgraded to head: yields (store, engine, schema). Afterwards the store is closed and the schema dropped with
+    billing's `<schema>_billing` beside it (server.billing.records), so parallel runs never see each other."""
+    from sqlalchemy import create_engine, text
+
+    from server.store import Store
+
+    schema = f"{request.path.parent.name[:4]}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_url)
+    with admin.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        engine = create_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
+        store = Store(engine=engine)
+        store.upgrade()
+        try:
+            yield store, engine, schema
+        finally:
+            store.close()
+    finally:
+        with admin.begin() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            c.execute(text(f"DROP SCHEMA IF EXISTS {schema}_billing CASCADE"))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")

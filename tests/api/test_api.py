@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from decimal import Decimal as D
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from server.api.auth import ApiSettings, hash_password, verify_password
 from server.billing.period import Period
 from server.billing.run import run_billing
-from server.store import Store
 
 from .conftest import login, make_client  # noqa: TID252
 
@@ -147,24 +144,12 @@ def test_garden_reading_by_staff_for_a_customer(client, staff):
 
 
 @pytest.mark.postgres
-def test_api_on_postgres(pg_url):
-    schema = f"api_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url)
-    with admin.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        store = Store(engine=create_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"}))
-        store.upgrade()
-        client, _ = make_client(store)
-        jan = login(client, "jan", "jan-pass")
-        [hist] = client.get("/accounts/A-001/consumption?start=2026-10&end=2026-10", headers=jan).json()
-        assert hist["months"][0]["sewage_m3"] == "8.000"
-        assert client.post(GARDEN, json=garden("7.5"), headers=jan).status_code == 201
-        assert client.post(GARDEN, json=garden("7.4", "2026-11-21T00:00:00Z"), headers=jan).status_code == 422
-        assert client.get("/accounts/A-002", headers=jan).status_code == 403
-        store.close()
-    finally:
-        with admin.begin() as c:
-            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            c.execute(text(f"DROP SCHEMA IF EXISTS {schema}_billing CASCADE"))
-        admin.dispose()
+def test_api_on_postgres(pg_store):
+    store, _, _ = pg_store
+    client, _ = make_client(store)
+    jan = login(client, "jan", "jan-pass")
+    [hist] = client.get("/accounts/A-001/consumption?start=2026-10&end=2026-10", headers=jan).json()
+    assert hist["months"][0]["sewage_m3"] == "8.000"
+    assert client.post(GARDEN, json=garden("7.5"), headers=jan).status_code == 201
+    assert client.post(GARDEN, json=garden("7.4", "2026-11-21T00:00:00Z"), headers=jan).status_code == 422
+    assert client.get("/accounts/A-002", headers=jan).status_code == 403

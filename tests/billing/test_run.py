@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import uuid
 from datetime import date
 from decimal import Decimal as D
 from pathlib import Path
@@ -124,27 +123,14 @@ def test_cli_bill(store, tmp_path):
 
 
 @pytest.mark.postgres
-def test_run_on_postgres(pg_url, tmp_path):
-    schema = f"bill_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url)
-    with admin.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        engine = create_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
-        s = Store(engine=engine)
-        s.upgrade()
-        seed_sample(s)
-        res = run_billing(s, Period.parse("2026-10"), config=BillingConfig(), out_dir=tmp_path)
-        check_october(res, s)
-        assert db.diff(engine=s.engine) == []          # billing's tables stay out of the store's schema
-        with engine.connect() as c:
-            assert c.execute(text(f"SELECT count(*) FROM {schema}_billing.billing_runs")).scalar() == 1
-        s.close()
-    finally:
-        with admin.begin() as c:
-            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            c.execute(text(f"DROP SCHEMA IF EXISTS {schema}_billing CASCADE"))
-        admin.dispose()
+def test_run_on_postgres(pg_store, tmp_path):
+    s, engine, schema = pg_store
+    seed_sample(s)
+    res = run_billing(s, Period.parse("2026-10"), config=BillingConfig(), out_dir=tmp_path)
+    check_october(res, s)
+    assert db.diff(engine=s.engine) == []          # billing's tables stay out of the store's schema
+    with engine.connect() as c:
+        assert c.execute(text(f"SELECT count(*) FROM {schema}_billing.billing_runs")).scalar() == 1
 
 
 def test_radio_reading_and_alarm_from_an_ingested_telegram_reach_the_bill(store, tmp_path):
@@ -171,27 +157,14 @@ def test_an_estimate_at_a_contract_end_is_settled_by_the_run_with_the_reading(st
 
 
 @pytest.mark.postgres
-def test_contract_end_settlement_on_postgres(pg_url, tmp_path):
-    schema = f"bill_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url)
-    with admin.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        engine = create_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
-        s = Store(engine=engine)
-        s.upgrade()
-        check_contract_end_settlement(s, tmp_path)
-        with engine.connect() as c:   # the new table lives in billing's schema, beside the others: October's
-            # bill row, then one settlement row per run that looked at the end (November unread: 0, November,
-            # its rerun, December: 0)
-            rows = c.execute(text(f"SELECT settled_m3 FROM {schema}_billing.billing_final_positions ORDER BY id"))
-            assert [r for (r,) in rows] == [None, 0, 3042000, 3042000, 0]   # micro-m3
-        s.close()
-    finally:
-        with admin.begin() as c:
-            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            c.execute(text(f"DROP SCHEMA IF EXISTS {schema}_billing CASCADE"))
-        admin.dispose()
+def test_contract_end_settlement_on_postgres(pg_store, tmp_path):
+    s, engine, schema = pg_store
+    check_contract_end_settlement(s, tmp_path)
+    with engine.connect() as c:   # the new table lives in billing's schema, beside the others: October's
+        # bill row, then one settlement row per run that looked at the end (November unread: 0, November,
+        # its rerun, December: 0)
+        rows = c.execute(text(f"SELECT settled_m3 FROM {schema}_billing.billing_final_positions ORDER BY id"))
+        assert [r for (r,) in rows] == [None, 0, 3042000, 3042000, 0]   # micro-m3
 
 
 def check_contract_end_settlement(store, tmp_path):
@@ -293,22 +266,9 @@ def test_a_contract_end_is_settled_once_whatever_is_rerun(store, tmp_path):
 
 
 @pytest.mark.postgres
-def test_a_contract_end_is_settled_once_on_postgres(pg_url, tmp_path):
-    schema = f"bill_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url)
-    with admin.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        engine = create_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
-        s = Store(engine=engine)
-        s.upgrade()
-        check_settled_once(s, tmp_path)
-        s.close()
-    finally:
-        with admin.begin() as c:
-            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            c.execute(text(f"DROP SCHEMA IF EXISTS {schema}_billing CASCADE"))
-        admin.dispose()
+def test_a_contract_end_is_settled_once_on_postgres(pg_store, tmp_path):
+    s, _, _ = pg_store
+    check_settled_once(s, tmp_path)
 
 
 def check_change_of_customer(store, tmp_path):
@@ -366,29 +326,16 @@ def test_an_estimate_at_a_change_of_customer_is_settled_to_both_customers(store,
 
 
 @pytest.mark.postgres
-def test_a_change_of_customer_is_settled_to_both_on_postgres(pg_url, tmp_path):
-    schema = f"bill_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url)
-    with admin.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        engine = create_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
-        s = Store(engine=engine)
-        s.upgrade()
-        check_change_of_customer(s, tmp_path)
-        with engine.connect() as c:   # B-001's start in billing's schema (micro-m3): November's bill row, what
-            # each run looking at it settled (December, its rerun, January: 0), the November rerun's real bill row,
-            # the December rerun's 0, the last November rerun's bill row (January no longer looks: nothing owed)
-            rows = c.execute(text(f"SELECT value, settled_m3 FROM {schema}_billing.billing_start_positions "
-                                  "ORDER BY id"))
-            assert [tuple(r) for r in rows] == [(86207000, None), (90328000, -4121000), (90328000, -4121000),
-                                                (90328000, 0), (90328000, None), (90328000, 0), (90328000, None)]
-        s.close()
-    finally:
-        with admin.begin() as c:
-            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            c.execute(text(f"DROP SCHEMA IF EXISTS {schema}_billing CASCADE"))
-        admin.dispose()
+def test_a_change_of_customer_is_settled_to_both_on_postgres(pg_store, tmp_path):
+    s, engine, schema = pg_store
+    check_change_of_customer(s, tmp_path)
+    with engine.connect() as c:   # B-001's start in billing's schema (micro-m3): November's bill row, what
+        # each run looking at it settled (December, its rerun, January: 0), the November rerun's real bill row,
+        # the December rerun's 0, the last November rerun's bill row (January no longer looks: nothing owed)
+        rows = c.execute(text(f"SELECT value, settled_m3 FROM {schema}_billing.billing_start_positions "
+                              "ORDER BY id"))
+        assert [tuple(r) for r in rows] == [(86207000, None), (90328000, -4121000), (90328000, -4121000),
+                                            (90328000, 0), (90328000, None), (90328000, 0), (90328000, None)]
 
 
 def test_a_final_positions_table_from_before_settled_m3_gets_the_column(tmp_path):
