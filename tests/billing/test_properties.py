@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
+from functools import partial
+from itertools import accumulate
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -212,6 +214,25 @@ def test_a_change_of_customer_splits_the_metered_quantities_exactly(readings, mo
                 assert start <= part.start.at and part.end.at <= end
 
 
+def october_with_the_previous_use_scaled(firsts: list[date], increments: list[D], change: int, kept: set[int],
+                                        fitted: datetime, contract_from: date | None, k: D, faults=()):
+    """October 2026's bill of a service point whose main meter, fitted at `fitted` with 1000 m3 on its register,
+    advanced by `increments` between the readings due on `firsts` (those with an index in `kept` were read). The
+    contract starts on `contract_from` (None: undated); the register before `firsts[change]` is the previous
+    customer's use, scaled by `k` around where the register stood then."""
+    values = list(accumulate(increments, initial=D(1000)))[1:]
+    pivot, start = values[change], firsts[change]
+
+    def moved(x: D) -> D:   # the register before the change, with the previous customer's use scaled
+        return pivot - (pivot - x) * k
+
+    readings = [RegisterReading(at_midnight(d), x if d >= start else moved(x), due_date=True)
+                for i, (d, x) in enumerate(zip(firsts, values, strict=True)) if i in kept]
+    inst = Installation("M", Role.MAIN, fitted, initial_value=moved(D(1000)), readings=readings, faults=list(faults))
+    return bill_service_point(ServicePoint("SP", installations=[inst], active_from=contract_from),
+                              Period.parse("2026-10"))
+
+
 @settings(max_examples=150, deadline=None)
 @given(increments=st.lists(litres, min_size=22, max_size=22), unread=st.sets(st.integers(1, 20), max_size=8),
        change=st.integers(1, 20), scale=st.sampled_from([D(0), D("0.5"), D(1), D(3)]), fault_month=st.integers(8, 10))
@@ -222,27 +243,11 @@ def test_the_faulty_meter_rule_uses_only_this_customers_consumption(increments, 
     scaled by `scale`), this customer's faulty-meter quantity is the same; and a contract from before every
     reference window bills exactly what the undated one does."""
     firsts = [date(2025 + m // 12, m % 12 + 1, 1) for m in range(22)]   # 1 Jan 2025 .. 1 Oct 2026
-    values, v = [], D(1000)
-    for inc in increments:
-        v += inc
-        values.append(v)
     start = firsts[change]
+    kept = {i for i in range(22) if i not in unread or i in (change, 11 + fault_month)}
     fault = Fault(at_midnight(date(2026, fault_month, 1)))
-    oct_ = Period.parse("2026-10")
-
-    def bill(contract_from: date | None, k: D):
-        pivot = values[change]
-
-        def moved(x: D) -> D:   # the register before the change, with the previous customer's use scaled
-            return pivot - (pivot - x) * k
-
-        readings = [RegisterReading(at_midnight(d), x if d >= start else moved(x), due_date=True)
-                    for i, (d, x) in enumerate(zip(firsts, values, strict=True))
-                    if i not in unread or i in (change, 11 + fault_month)]
-        inst = Installation("M", Role.MAIN, at_midnight(date(2024, 12, 1)), initial_value=moved(D(1000)),
-                            readings=readings, faults=[fault])
-        return bill_service_point(ServicePoint("SP", installations=[inst], active_from=contract_from), oct_)
-
+    bill = partial(october_with_the_previous_use_scaled, firsts, increments, change, kept,
+                   at_midnight(date(2024, 12, 1)), faults=[fault])
     ours = bill(start, D(1))
     other = bill(start, scale)
     assert (ours.water, ours.sewage, ours.exceptions) == (other.water, other.sewage, other.exceptions)
@@ -300,26 +305,10 @@ def test_an_estimate_uses_only_this_customers_consumption(increments, unread, ch
     register before the change scaled by `scale`), this customer's October is the same; a contract from before
     the history window bills exactly what the undated one does."""
     firsts = [date(2025 + (m + 1) // 12, (m + 1) % 12 + 1, 1) for m in range(21)]   # 1 Feb 2025 .. 1 Oct 2026
-    values, v = [], D(1000)
-    for inc in increments:
-        v += inc
-        values.append(v)
     start = firsts[change]
-    oct_ = Period.parse("2026-10")
-
-    def bill(contract_from: date | None, k: D):
-        pivot = values[change]
-
-        def moved(x: D) -> D:   # the register before the change, with the previous customer's use scaled
-            return pivot - (pivot - x) * k
-
-        readings = [RegisterReading(at_midnight(d), x if d >= start else moved(x), due_date=True)
-                    for i, (d, x) in enumerate(zip(firsts, values, strict=True))
-                    if i <= last and (i not in unread or i in (change, last))]
-        inst = Installation("M", Role.MAIN, at_midnight(date(2025, 1, 1)), initial_value=moved(D(1000)),
-                            readings=readings)
-        return bill_service_point(ServicePoint("SP", installations=[inst], active_from=contract_from), oct_)
-
+    kept = {i for i in range(21) if i <= last and (i not in unread or i in (change, last))}
+    bill = partial(october_with_the_previous_use_scaled, firsts, increments, change, kept,
+                   at_midnight(date(2025, 1, 1)))
     ours = bill(start, D(1))
     other = bill(start, scale)
     assert ours.water.source == Source.ESTIMATE
