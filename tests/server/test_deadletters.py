@@ -13,15 +13,16 @@ import uuid
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from decoders.frame import Frame
 from server import deadletters as dlm
 from server.cli import deadletters as cli
 from server.importer import Importer, Incoming, Outcome, StoreSink
-from server.models import DeadLetter, IngestBatch, RawTelegram, Reading
+from server.models import DeadLetter, IngestBatch, Reading
 from server.store import Store
 from sync import messages as m
+from tests.server.queries import count, telegrams
 from tests.telegrams import water_telegram
 
 T0 = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.UTC)
@@ -47,16 +48,6 @@ def run(store: Store, doc: dict | bytes, sink=None) -> tuple[Outcome, m.AckMessa
         outcome, ack = imp.handle(w)
         if outcome is not Outcome.RETRY:
             return outcome, ack
-
-
-def count(store: Store, table) -> int:
-    with store.engine.connect() as c:
-        return c.execute(select(func.count()).select_from(table)).scalar_one()
-
-
-def telegrams(store: Store) -> list[bytes]:
-    with store.engine.connect() as c:
-        return sorted(bytes(r[0]) for r in c.execute(select(RawTelegram.telegram)))
 
 
 def snapshot(store: Store) -> tuple:

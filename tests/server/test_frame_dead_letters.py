@@ -11,13 +11,14 @@ import uuid
 
 import pytest
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from decoders.frame import Frame
 from server.importer import Importer, Incoming, Outcome, StoreSink
-from server.models import IngestBatch, RawTelegram, Reading
+from server.models import IngestBatch, Reading
 from server.store import InvalidItem, NewDeadLetter, Store
 from sync import messages as m
+from tests.server.queries import count, telegrams
 from tests.telegrams import water_telegram
 
 T0 = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.UTC)
@@ -43,16 +44,6 @@ def vstore(store: Store) -> Store:
 def run(imp: Importer, doc: dict | bytes) -> tuple[Outcome, m.AckMessage | None]:
     payload = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
     return imp.handle(Incoming(1, 1, m.batch_topic(VAN), payload))
-
-
-def count(store: Store, table) -> int:
-    with store.engine.connect() as c:
-        return c.execute(select(func.count()).select_from(table)).scalar_one()
-
-
-def telegrams(store: Store) -> list[bytes]:
-    with store.engine.connect() as c:
-        return sorted(bytes(r[0]) for r in c.execute(select(RawTelegram.telegram)))
 
 
 def test_one_bad_frame_is_dead_lettered_alone_and_its_neighbours_are_stored(vstore):
