@@ -309,6 +309,33 @@ def deadletters_show(db_url: str | None, dead_letter_id: int, raw: bool) -> None
     click.echo(text)
 
 
+@deadletters.command("discard")
+@DB_OPTION
+@click.argument("ids", metavar="ID...", nargs=-1, type=int, required=True)
+@click.option("--note", required=True, help="Why (and who): kept with the row, e.g. 'test van, bench data - JK'.")
+def deadletters_discard(db_url: str | None, ids: tuple[int, ...], note: str) -> None:
+    """Close open dead letters an operator judged worthless (a test van's noise, a payload nobody can repair):
+    resolved as `discarded` with the note, so `list` and `replay` stop showing them. The payload stays in the
+    table; nothing is deleted. Exit status 1 if any ID was resolved already, 2 if one does not exist."""
+    note = " ".join(note.split())
+    if not note:
+        _fail("--note must say why")
+    already = 0
+    with _database_errors(), _store(db_url) as store:
+        found = {d.id: d for d in store.dead_letter_summaries(ids=ids)}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            _fail(f"no dead letter {', '.join(map(str, missing))}")
+        for i in dict.fromkeys(ids):
+            if found[i].resolved_at is None and store.resolve_dead_letter(i, "discarded", f"discarded: {note}"):
+                click.echo(f"{i:>6}  discarded")
+            else:
+                already += 1
+                click.echo(f"{i:>6}  already {_status(store.dead_letter(i))}")
+    if already:
+        sys.exit(1)
+
+
 @contextlib.contextmanager
 def _database_errors():
     """The database down or unreachable: a message and exit status 2, not a traceback."""

@@ -389,3 +389,27 @@ def test_compressed_batch_is_shown_and_replayed(vstore, monkeypatch):
     monkeypatch.setattr(m, "SCHEMA_VERSION", 2)
     (rep,) = replay(vstore)
     assert rep.status == "stored" and telegrams(vstore) == sorted(f.telegram for f in frames(2, start=60))
+
+
+def test_discard_closes_worthless_dead_letters_and_keeps_them(vstore):
+    """An operator closes junk by hand: it leaves `list` and `replay` (whose exit status no longer says
+    something is open), the payload and the note stay; a second discard says it was resolved already."""
+    junk = b"not json at all"
+    assert vstore.add_dead_letter(junk, "not_json", "", van=VAN, topic=TOPIC)
+    assert vstore.add_dead_letter(b"{}", "bad_schema", "", van=VAN, topic=TOPIC)
+    first, second = sorted(vstore.dead_letters(), key=lambda d: d.id)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["replay", "--db", vstore.url]).exit_code == 1
+    r = runner.invoke(cli, ["discard", "--db", vstore.url, str(first.id), "--note", "  test van   noise - JK "])
+    assert r.exit_code == 0 and "discarded" in r.output, r.output
+    d = vstore.dead_letter(first.id)
+    assert not d.open and d.resolution == "discarded" and d.last_replay == "discarded: test van noise - JK"
+    assert d.payload == junk                                  # nothing deleted
+    listed = json.loads(runner.invoke(cli, ["list", "--db", vstore.url, "--format", "json"]).output)
+    assert [x["id"] for x in listed] == [second.id]
+    r = runner.invoke(cli, ["discard", "--db", vstore.url, str(first.id), str(second.id), "--note", "x"])
+    assert r.exit_code == 1 and "already resolved:discarded" in r.output and f"{second.id:>6}  discarded" in r.output
+    assert runner.invoke(cli, ["replay", "--db", vstore.url]).exit_code == 0   # nothing open is left
+    r = runner.invoke(cli, ["discard", "--db", vstore.url, "424242", "--note", "x"])
+    assert r.exit_code == 2 and "no dead letter 424242" in r.output
+    assert runner.invoke(cli, ["discard", "--db", vstore.url, str(second.id), "--note", "  "]).exit_code == 2
