@@ -693,18 +693,18 @@ class Store:
         """Mark an open dead letter resolved (`resolution`: how, `note`: what the replay did). False when it
         was resolved already (by a concurrent replay) or does not exist: the first resolution stays."""
         at = _utc(at, "at") or dt.datetime.now(dt.UTC)
-        with self.engine.begin() as conn:
-            n = conn.execute(update(T_DEAD).where(T_DEAD.c.id == id, T_DEAD.c.resolved_at.is_(None)).values(
-                resolved_at=at, resolution=resolution[:32], last_replay_at=at,
-                last_replay=derive.clean_text(note, 10_000))).rowcount
-        return n == 1
+        return self._update_open_dead_letter(id, resolved_at=at, resolution=resolution[:32], last_replay_at=at,
+                                             last_replay=derive.clean_text(note, 10_000))
 
     def note_dead_letter_replay(self, id: int, note: str, at: dt.datetime | None = None) -> bool:
         """Record a replay attempt that left an open dead letter open (its original reason stays)."""
         at = _utc(at, "at") or dt.datetime.now(dt.UTC)
+        return self._update_open_dead_letter(id, last_replay_at=at, last_replay=derive.clean_text(note, 10_000))
+
+    def _update_open_dead_letter(self, id: int, **values: Any) -> bool:
         with self.engine.begin() as conn:
-            n = conn.execute(update(T_DEAD).where(T_DEAD.c.id == id, T_DEAD.c.resolved_at.is_(None)).values(
-                last_replay_at=at, last_replay=derive.clean_text(note, 10_000))).rowcount
+            n = conn.execute(update(T_DEAD).where(T_DEAD.c.id == id, T_DEAD.c.resolved_at.is_(None))
+                             .values(**values)).rowcount
         return n == 1
 
     # ------------------------------------------------------------------ registry

@@ -457,12 +457,11 @@ class BatchMessage:
             if seq <= last:
                 raise MessageError("bad_item_seq", f"item {n}: sequence not strictly increasing")
             last = seq
-            if not isolate_bad_items:
-                items.append(_parse_item(it, n, seq))
-                continue
             try:
                 items.append(_parse_item(it, n, seq))
             except MessageError as e:
+                if not isolate_bad_items:
+                    raise
                 bad.append(BadItem(n, seq, it, e.reason, e.detail))
         created = obj.get("created_at", "")
         if created:

@@ -540,6 +540,13 @@ def settle_contract_start(sp: ServicePoint, period: Period, billed: Mapping[str,
     return _settle_boundary(sp, period, billed, config or BillingConfig(), settled or {}, start=True)
 
 
+def _fitted_at(inst: Installation, at: datetime, start: bool) -> bool:
+    """Whether the meter measures for the contract at its boundary `at`: from `at` on (a start) or up to `at`
+    (an end)."""
+    removed = inst.removed_at or FAR
+    return inst.installed_at <= at < removed if start else inst.installed_at < at <= removed
+
+
 def _settle_boundary(sp: ServicePoint, period: Period, billed: Mapping[str, Position], config: BillingConfig,
                      settled: Mapping[str, Decimal], *, start: bool) -> Bill | None:
     """`settle_contract_end` (start False) or `settle_contract_start` (start True)."""
@@ -550,8 +557,7 @@ def _settle_boundary(sp: ServicePoint, period: Period, billed: Mapping[str, Posi
         p = billed.get(inst.meter_id)
         if p is None:
             continue
-        removed = inst.removed_at or FAR
-        if not (inst.installed_at <= p.at < removed if start else inst.installed_at < p.at <= removed):
+        if not _fitted_at(inst, p.at, start):
             continue
         done = settled.get(inst.meter_id, ZERO)
         if p.source != Source.ESTIMATE:
@@ -582,9 +588,7 @@ def _settle_boundary(sp: ServicePoint, period: Period, billed: Mapping[str, Posi
                         weakest(*(x.source for x in ps)) if ps else default, ps)
 
     water = quantity([x for x in parts if x.role == Role.MAIN], weakest(*(x.source for x in parts)))
-    sewer_meter = any(i.role == Role.SEWAGE and (i.installed_at <= end < (i.removed_at or FAR) if start
-                                                 else i.installed_at < end <= (i.removed_at or FAR))
-                      for i in sp.installations)
+    sewer_meter = any(i.role == Role.SEWAGE and _fitted_at(i, end, start) for i in sp.installations)
     if not sp.sewered:
         sewage = Quantity(ZERO, ZERO, water.source)
     elif sewer_meter:

@@ -40,7 +40,7 @@ class Inputs:
     previous_run: int | None = None
     # ended contracts whose end may still have something to settle: (sp id, account id, the contract as a
     # ServicePoint with today's readings, the billed positions and the m3 other periods settled, by meter label),
-    # see engine.settle_contract_end and _contract_ends
+    # see engine.settle_contract_end and _contract_boundaries
     settlements: list[tuple[int, int | None, bm.ServicePoint, dict[str, bm.Position], dict[str, Decimal]]] = \
         field(default_factory=list)
     # started contracts whose start may still have something to settle, the same way (engine.settle_contract_start):
@@ -67,8 +67,8 @@ def load_inputs(store: Store, period: Period, *, as_of: datetime | None = None,
            and (sp.active_to is None or sp.active_to >= period.start)
            and (wanted is None or sp.code in wanted)]
     by_id = {sp.id: sp for sp in every if wanted is None or sp.code in wanted}
-    ends = {k: v for k, v in _contract_ends(store, period, history_start).items() if k[0] in by_id}
-    starts = {k: v for k, v in _contract_ends(store, period, history_start, StartPosition).items()
+    ends = {k: v for k, v in _contract_boundaries(store, period, history_start, FinalPosition).items() if k[0] in by_id}
+    starts = {k: v for k, v in _contract_boundaries(store, period, history_start, StartPosition).items()
               if k[0] in by_id}
     if not sps and not ends and not starts:
         return out
@@ -140,11 +140,12 @@ def load_inputs(store: Store, period: Period, *, as_of: datetime | None = None,
     return out
 
 
-def _contract_ends(store: Store, period: Period, since: datetime, table: type = FinalPosition,
-                   ) -> dict[tuple[int, int | None, datetime], list[tuple[int, Decimal, str, str, Decimal]]]:
-    """Contract ends recorded by finished runs that this run must look at, by (service point, account billed,
-    end): (meter, value, source, method, m3 already settled by other periods) for each meter. With `table`
-    StartPosition: contract starts, by the same rules (engine.settle_contract_start).
+def _contract_boundaries(store: Store, period: Period, since: datetime, table: type,
+                         ) -> dict[tuple[int, int | None, datetime], list[tuple[int, Decimal, str, str, Decimal]]]:
+    """Contract boundaries recorded by finished runs that this run must look at, by (service point, account
+    billed, instant): (meter, value, source, method, m3 already settled by other periods) for each meter.
+    `table` FinalPosition: contract ends (engine.settle_contract_end); StartPosition: contract starts, by the
+    same rules (engine.settle_contract_start).
 
     For one (service point, meter, end): the position billed is the bill row (settled_m3 NULL) of the latest
     earlier period's run (then the latest run); what is settled already is the sum, over the periods other

@@ -173,7 +173,7 @@ class FinalPosition(_BoundaryPosition, BillingBase):
     signed m3 that run settled, 0 when nothing was owed or the meter is still unread; `value` the position
     valued then). For one (service point, meter, end): the bill row of the latest period's run is what the
     customer was billed, and per period the settlement row of its latest run is in force (a rerun replaces
-    its period's run); see load._contract_ends for how a run settles only what is still owed."""
+    its period's run); see load._contract_boundaries for how a run settles only what is still owed."""
 
     __tablename__ = "billing_final_positions"
 

@@ -18,6 +18,12 @@ from server.billing.period import days_between
 LITRE = Decimal("0.001")
 
 
+def _between(before: Point, after: Point, t: datetime) -> Decimal:
+    """The register at `t` by linear interpolation between two points around it (unrounded)."""
+    frac = days_between(before.at, t) / days_between(before.at, after.at)
+    return before.value + (after.value - before.value) * frac
+
+
 def q3(x: Decimal) -> Decimal:
     """Boundary values are rounded to the litre; quantities are differences of rounded boundaries, so
     consecutive periods add up exactly (no rounding drift between a period and its parts)."""
@@ -116,9 +122,7 @@ class Register:
             elif self.points[i].at == since:
                 first_at, first_value = since, self.points[i].value
             else:
-                b, a = self.points[i - 1], self.points[i]
-                first_at = since
-                first_value = b.value + (a.value - b.value) * days_between(b.at, since) / days_between(b.at, a.at)
+                first_at, first_value = since, _between(self.points[i - 1], self.points[i], since)
         else:
             first = self.points[bisect.bisect_left(self._times, start)]
             first_at, first_value = first.at, first.value
@@ -153,8 +157,7 @@ class Register:
         before = self.points[i - 1]
         if i < len(self.points):
             after = self.points[i]
-            frac = days_between(before.at, t) / days_between(before.at, after.at)
-            value = q3(before.value + (after.value - before.value) * frac)
+            value = q3(_between(before, after, t))
             return Boundary(t, value, weakest(before.source, after.source), "interpolated"), False
         if not allow_estimate:
             return Boundary(t, before.value, before.source, "last_reading"), False

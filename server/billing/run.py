@@ -8,7 +8,7 @@ settlement-only bill in the first run whose readings value that end: it is writt
 after the service points' bills, its `contract_end_settlement` exception to the exceptions report, and its
 amounts count in the run's totals; what the run settled at each end it looked at is recorded
 (billing_final_positions, settled_m3: 0 when nothing was owed or the meter is still unread), so a later run or
-a rerun of any period settles only what is still owed (see load._contract_ends), and a run with nothing owed
+a rerun of any period settles only what is still owed (see load._contract_boundaries), and a run with nothing owed
 writes no settlement bill. It is not a
 row of billing_bills, which holds one bill per service point and run: the same service point may already be
 billed there to the next customer. Contracts that started at an estimate are settled the same way, the other
