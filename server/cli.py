@@ -285,9 +285,8 @@ def deadletters_list(db_url: str | None, reason: str | None, van: str | None, op
                                           "`replay ID --payload FILE`).")
 def deadletters_show(db_url: str | None, dead_letter_id: int, raw: bool) -> None:
     """One dead letter in full: its record, and its payload as pretty JSON (hex when it is not JSON)."""
-    import hashlib
-
     from server.deadletters import render_payload
+    from server.derive import sha256
 
     with _database_errors(), _store(db_url) as store:
         d = store.dead_letter(dead_letter_id)
@@ -301,7 +300,7 @@ def deadletters_show(db_url: str | None, dead_letter_id: int, raw: bool) -> None
                         ("topic", d.topic or "-"), ("reason", d.reason), ("status", _status(d)),
                         ("resolved_at", _iso(d.resolved_at) or "-"), ("last_replay_at", _iso(d.last_replay_at) or "-"),
                         ("last_replay", d.last_replay or "-"),
-                        ("payload", f"{len(d.payload)} bytes, {kind}, sha256 {hashlib.sha256(d.payload).hexdigest()}")):
+                        ("payload", f"{len(d.payload)} bytes, {kind}, sha256 {sha256(d.payload).hex()}")):
         click.echo(f"{name + ':':16}{value}")
     click.echo("detail:")
     for line in (d.detail or "-").splitlines() or ["-"]:

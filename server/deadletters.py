@@ -45,6 +45,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from server.derive import sha256
 from server.importer import (
     FRAME_DEAD_LETTER_SCHEMA,
     MAX_UNEXPECTED_ATTEMPTS,
@@ -155,12 +156,6 @@ def _frame_message(payload: bytes, sha256: bytes) -> tuple[str, bytes] | None:
     return topic, json.dumps(batch, separators=(",", ":")).encode()
 
 
-def _sha256(payload: bytes) -> bytes:
-    import hashlib
-
-    return hashlib.sha256(payload).digest()
-
-
 def replay_one(store: Any, dl: Any, *, dry_run: bool = False, trust_van_decode: bool = False,
                now: dt.datetime | None = None, repaired: bytes | None = None) -> Replay:
     """Replay one dead letter (a `DeadLetterInfo`) through the importer's path and record the outcome.
@@ -173,7 +168,7 @@ def replay_one(store: Any, dl: Any, *, dry_run: bool = False, trust_van_decode: 
         return Replay(dl.id, dl.resolution or DUPLICATE, "", f"already resolved ({dl.resolution}) at "
                       f"{dl.resolved_at.isoformat()}", "-", dry_run, skipped=True)
     source = dl.payload if repaired is None else repaired
-    frame = _frame_message(source, _sha256(source))
+    frame = _frame_message(source, sha256(source))
     kind = "frame" if frame is not None else "batch"
     own_topic = dl.topic or (m.batch_topic(dl.van_code) if dl.van_code else "")
     if frame is not None:
@@ -220,7 +215,7 @@ def replay_one(store: Any, dl: Any, *, dry_run: bool = False, trust_van_decode: 
         reason = ack.reason if ack is not None and ack.reason else _parse_reason(payload, topic)
         note = f"still bad: {reason}"
     if repaired is not None:
-        note = f"repaired payload (sha256 {_sha256(repaired).hex()}, {len(repaired)} bytes) {note}"
+        note = f"repaired payload (sha256 {sha256(repaired).hex()}, {len(repaired)} bytes) {note}"
         if status == STORED:
             status = REPAIRED
     if dry_run:
