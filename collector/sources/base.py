@@ -118,6 +118,12 @@ class SourceSpec:
         return cls(name, args, options)
 
 
+def refuse_unknown_options(kind: str, options: Any) -> None:
+    """A misspelt option is the caller's error, found before any device or file is opened, never ignored."""
+    if options:
+        raise SpecError(f"{kind}: unknown option(s) {', '.join(sorted(options))}")
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 

@@ -37,7 +37,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from collector.sources import amb8465, cul, im871a
-from collector.sources.base import Source, SourceExhausted, SourceUnavailable, SpecError
+from collector.sources.base import (
+    Source,
+    SourceExhausted,
+    SourceUnavailable,
+    SpecError,
+    refuse_unknown_options,
+)
 from collector.sources.framing import Skipped, decode_transparent
 from decoders.crc import crc16_en13757
 from decoders.frame import EARLIEST_TIME, LATEST_TIME, Frame
@@ -474,8 +480,7 @@ class LogSource(Source):
     def __init__(self, path: str | os.PathLike[str], format: str | None = None, *, speed: float | str = 0,
                  link_mode: str | None = None, rssi: bool | str | None = None, start: str | None = None,
                  name: str | None = None, **options: Any):
-        if options:
-            raise SpecError(f"log: unknown option(s) {', '.join(sorted(options))}")
+        refuse_unknown_options("log", options)
         path = str(path)
         if not path:
             raise SpecError("log: needs a file name (log:FILE)")

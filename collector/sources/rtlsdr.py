@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from collector.sources.base import SourceUnavailable, SpecError, parse_link_modes
+from collector.sources.base import SourceUnavailable, SpecError, parse_link_modes, refuse_unknown_options
 from collector.sources.iq import ALL_MODES, SdrSource, parse_rate
 
 DEFAULT_FREQ = 868.95e6
@@ -53,8 +53,7 @@ class RtlSdrSource(SdrSource):
             raise SpecError(f"rtlsdr spec wants a device index, got {args!r}")
         opts = dict(options)
         known = {k: opts.pop(k) for k in ("freq", "rate", "gain", "ppm", "modes") if k in opts}
-        if opts:  # checked before the dongle is opened: a misspelt option is not a device problem
-            raise SpecError(f"rtlsdr: unknown option(s) {', '.join(sorted(opts))}")
+        refuse_unknown_options("rtlsdr", opts)
         known.setdefault("modes", "t1,c1,s1")
         return cls(int(index), **known)
 

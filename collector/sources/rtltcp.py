@@ -19,7 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from collector.sources.base import SourceExhausted, SourceUnavailable, SpecError, parse_link_modes
+from collector.sources.base import (
+    SourceExhausted,
+    SourceUnavailable,
+    SpecError,
+    parse_link_modes,
+    refuse_unknown_options,
+)
 from collector.sources.iq import ALL_MODES, SdrSource, parse_rate
 
 DEFAULT_FREQ = 868.95e6
@@ -98,8 +104,7 @@ class RtlTcpSource(SdrSource):
         opts = dict(options)
         known = {k: opts.pop(k) for k in ("freq", "rate", "gain", "ppm", "modes", "protocol", "connect_timeout")
                  if k in opts}
-        if opts:
-            raise SpecError(f"rtltcp: unknown option(s) {', '.join(sorted(opts))}")
+        refuse_unknown_options("rtltcp", opts)
         known.setdefault("modes", "t1,c1,s1")
         return cls(host, int(port), **known)
 
@@ -138,11 +143,12 @@ class RtlTcpSource(SdrSource):
                                         f"(header {header[:4]!r})")
             sock.settimeout(timeout)
             sock.sendall(b"".join(cmds))   # a server that resets the connection here is gone too
-        except (OSError, UnicodeError, SourceUnavailable) as exc:
+        except SourceUnavailable:   # not an rtl_tcp server: raised after the socket opened
+            sock.close()
+            raise
+        except (OSError, UnicodeError) as exc:
             if sock is not None:
                 sock.close()
-            if isinstance(exc, SourceUnavailable):
-                raise
             raise SourceUnavailable(f"rtl_tcp {self.host}:{self.port}: {exc}") from exc
         tuner, ngains = struct.unpack(">II", header[4:12])
         self.server_info = {"tuner_type": tuner, "gain_count": ngains}

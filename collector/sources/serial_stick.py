@@ -26,6 +26,7 @@ from collector.sources.base import (
     SourceUnavailable,
     SpecError,
     parse_link_modes,
+    refuse_unknown_options,
 )
 from collector.sources.framing import Skipped
 from decoders.frame import Frame
@@ -67,8 +68,7 @@ class SerialStickSource(Source):
                  backoff_min: float | str = 0.05, backoff_max: float | str = 2.0,
                  command_timeout: float | str = 1.0, stale_after: float | str = 2.0,
                  serial_factory: Callable[..., Any] | None = None, name: str | None = None, **options: Any):
-        if options:
-            raise SpecError(f"{self.kind}: unknown option(s) {', '.join(sorted(options))}")
+        refuse_unknown_options(self.kind, options)
         if not port:
             raise SourceUnavailable(f"{self.kind}: no serial port given")
         super().__init__(name or f"{self.kind}:{port}")

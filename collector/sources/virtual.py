@@ -10,7 +10,7 @@ import queue
 import threading
 from typing import Any
 
-from collector.sources.base import Source, SourceExhausted, SpecError
+from collector.sources.base import Source, SourceExhausted, refuse_unknown_options
 from decoders.frame import Frame
 
 _END = object()
@@ -42,8 +42,7 @@ class VirtualSource(Source):
     kind = "virtual"
 
     def __init__(self, channel: str = "default", **options: Any):
-        if options:
-            raise SpecError(f"virtual: unknown option(s) {', '.join(sorted(options))}")
+        refuse_unknown_options("virtual", options)
         super().__init__(f"virtual:{channel or 'default'}")
         self.channel = channel or "default"
         self._queue: queue.Queue[Any] = queue.Queue()
